@@ -1,0 +1,246 @@
+"""Command line: a thin layer that parses arguments, calls one library function and prints.
+
+Exit status: 0 when the command completed (a run with failing targets included: they are
+reported, not fatal), 2 for a bad config or usage, 1 for an internal error. Heavy imports
+(httpx, apprise, the browser) happen inside the commands, so `watcher --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+
+EXAMPLES = """\
+examples:
+  watcher run --region us                 fetch, record changes in git, send alerts
+  watcher run --no-commit --json          write snapshots only, print results as JSON
+  watcher check facebook-privacy-policy   fetch and print the extraction, store nothing
+  watcher extract page.html --target facebook-privacy-policy
+  watcher validate                        check targets.yaml
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _config_args(p: argparse.ArgumentParser, snapshots: bool = True) -> None:
+    p.add_argument(
+        "--config",
+        default="targets.yaml",
+        metavar="FILE",
+        help="targets file (default: ./targets.yaml)",
+    )
+    if snapshots:
+        p.add_argument(
+            "--snapshots",
+            default="snapshots",
+            metavar="DIR",
+            help="snapshots folder inside a git repository (default: ./snapshots)",
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .pipeline import Runner
+    from .report import text_summary, to_json
+
+    config = load_config(args.config)
+    runner = Runner(config, args.snapshots, commit=not args.no_commit, notify=not args.no_notify)
+    report = runner.run(targets=args.target, regions=args.region)
+    print(to_json(report) if args.json else text_summary(report))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    config = load_config(args.config)
+    pairs = sum(len(t.regions) for t in config.targets)
+    print(
+        f"{args.config}: OK: {len(config.targets)} targets, {len(config.regions)} regions, "
+        f"{pairs} target × region pairs"
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .errors import WatcherError
+    from .pipeline import Fetchers, observe, skip_reason
+    from .secrets import redact, register_env
+
+    register_env()
+    config = load_config(args.config)
+    target = config.target(args.target)
+    codes = args.region or list(target.regions)
+    status = 0
+    with Fetchers(config) as fetchers:
+        for code in codes:
+            if code not in config.regions:
+                raise UsageError(
+                    f"--region: unknown region '{code}' (known: {', '.join(config.regions)})"
+                )
+            region = config.regions[code]
+            reason = skip_reason(target, region, fetchers)
+            header = f"== {target.name} ({region.name}) {target.url}"
+            if reason:
+                print(f"{header}\nskipped: {reason}\n")
+                continue
+            try:
+                obs = observe(fetchers, config, target, region)
+            except WatcherError as exc:
+                print(f"{header}\n{getattr(exc, 'status', 'error')}: {redact(str(exc))}\n")
+                continue
+            print(f"{header}\n{obs.sentences} sentences, page {obs.page_chars} characters\n")
+            print(obs.text)
+    return status
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .extract import Document, extract_sections
+    from .normalize import render_markdown, sentences_of
+    from .verify import detect_wall, served_variant
+
+    config = load_config(args.config)
+    target = config.target(args.target)
+    path = Path(args.file)
+    try:
+        content = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    doc = Document.from_content(content, target.link_base, target.link_base, name=path.name)
+    text = render_markdown(extract_sections(doc, target.extract), target.link_base)
+    print(text, end="")
+    variant = served_variant(doc.text, target.markers) if target.markers else set()
+    wall = detect_wall(doc, target.expect)
+    print(
+        f"\n<!-- {len(sentences_of(text))} sentences; page {len(doc.text)} characters; "
+        f"variant markers found: {', '.join(sorted(variant)) or 'none'}"
+        f"{'; looks like a wall: ' + wall if wall else ''} -->",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watcher",
+        description="Watch what Meta's privacy pages say about training AI on people's data, "
+        "region by region; keep every wording in git; alert on changes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"watcher {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="run the job: fetch, record changes, alert",
+        description="Fetch every target × region, record changed AI-training "
+        "wording as git commits and send alerts.\n\n"
+        "example: watcher run --region eu --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_args(p)
+    p.add_argument("--target", action="append", metavar="ID", help="only this target (repeatable)")
+    p.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
+    p.add_argument("--no-commit", action="store_true", help="write snapshot files, commit nothing")
+    p.add_argument("--no-notify", action="store_true", help="send no alerts")
+    p.add_argument("--json", action="store_true", help="print one JSON object with a results list")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "validate",
+        help="check targets.yaml and report every problem",
+        description="example: watcher validate --config targets.yaml",
+    )
+    _config_args(p, snapshots=False)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "check",
+        help="fetch and extract one target, print it, store nothing",
+        description="example: watcher check facebook-privacy-policy --region us",
+    )
+    _config_args(p, snapshots=False)
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--region", action="append", metavar="R")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "extract",
+        help="extract a saved page offline (HTML or Markdown)",
+        description="example: watcher extract saved.html --target facebook-privacy-policy",
+    )
+    _config_args(p, snapshots=False)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--target", required=True, metavar="ID")
+    p.set_defaults(func=cmd_extract)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    _install_redaction()
+    from .errors import ConfigError, WatcherError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except WatcherError as exc:
+        from .secrets import redact
+
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        import traceback
+
+        from .secrets import redact
+
+        print(redact("internal error:\n" + traceback.format_exc()), file=sys.stderr)
+        return 1
+
+
+def _install_redaction() -> None:
+    """Every log record passes through secrets.redact before it is printed."""
+
+    class _Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            from .secrets import redact
+
+            record.msg = redact(record.getMessage())
+            record.args = ()
+            return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redact())

@@ -1,0 +1,420 @@
+"""Find the AI-training sections of a page.
+
+A page (raw HTML, or archived Markdown rendered to HTML) becomes a flat list of blocks:
+headings, paragraphs, list items and table cells, each with the ids of the elements around
+it. Sections are then picked by three kinds of rule, never by Meta's obfuscated class names:
+
+* anchors: an element id (exact, or its stable tail such as `ObjectYouHaveThe` for
+  `7.subpage.11-ObjectYouHaveThe`, whose number moves when Meta inserts a section);
+* headings: a heading whose text matches brings its whole section;
+* phrases: a paragraph or list item that matches is kept under its headings; a heading
+  that matches brings its section.
+
+Meta's legal-bases tables title each row with a short plain paragraph ("Developing and
+improving AI at Meta"), in the raw HTML and in archived text alike. Such title-like
+paragraphs act as headings below every real heading, so a row can be kept whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .errors import ExtractionError
+from .models import ExtractRules
+
+HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+LEAF_BLOCKS = {
+    "p",
+    "li",
+    "td",
+    "th",
+    "dt",
+    "dd",
+    "pre",
+    "blockquote",
+    "caption",
+    "figcaption",
+    "summary",
+    "address",
+}
+INLINE = {
+    "a",
+    "span",
+    "b",
+    "strong",
+    "em",
+    "i",
+    "u",
+    "s",
+    "sup",
+    "sub",
+    "small",
+    "code",
+    "abbr",
+    "time",
+    "mark",
+    "label",
+    "font",
+    "br",
+    "q",
+    "cite",
+    "bdi",
+    "bdo",
+    "wbr",
+    "data",
+    "var",
+    "kbd",
+    "samp",
+    "ins",
+    "del",
+    "-text",
+}
+SKIP = {
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "iframe",
+    "head",
+    "button",
+    "select",
+    "input",
+    "textarea",
+    "object",
+    "video",
+    "audio",
+    "canvas",
+    "img",
+    "picture",
+    "source",
+    "meta",
+    "link",
+    "dialog",
+    "-comment",
+}
+PSEUDO_LEVEL = 7
+
+_WS = re.compile(r"\s+")
+_HIDDEN_SELECTOR = (
+    '[hidden],[aria-hidden="true"],[style*="display:none" i],'
+    '[style*="display: none" i],[style*="visibility:hidden" i],'
+    '[style*="visibility: hidden" i]'
+)
+# Inline elements that generated pages (React) also use as wrappers around blocks.
+_WRAPPERS = {"span", "label", "font"}
+# Containers that may hold blocks inside a list item or table cell.
+_NESTING = HEADINGS | LEAF_BLOCKS | {"div", "ul", "ol", "table", "section", "dl", "article"}
+_NESTING_SELECTOR = ",".join(sorted(_NESTING))
+_PLAIN_INLINE = {"a", "b", "strong", "em", "i", "u", "br", "sup", "sub", "small", "code"}
+_TITLE_END = re.compile(r"[.:;,!?)\]]$")
+
+
+def fold_ws(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass
+class Block:
+    kind: str  # h, p, li, cell
+    level: int  # heading level (7 for a title-like paragraph); list depth for li
+    text: str  # plain text, whitespace folded
+    nodes: list[LexborNode]  # rendered as inline content
+    anchors: tuple[str, ...]  # ids of the enclosing elements, outermost first
+    pseudo: bool = False
+
+    @property
+    def is_heading(self) -> bool:
+        return self.kind == "h"
+
+
+def markdown_to_html(text: str) -> str:
+    """Render archived Markdown text (Open Terms Archive versions) to HTML."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    return f"<html><body>{md.render(text)}</body></html>"
+
+
+def looks_like_markdown(content: str, content_type: str | None = None, name: str = "") -> bool:
+    if content_type and ("markdown" in content_type or content_type.startswith("text/plain")):
+        return True
+    if name.endswith((".md", ".markdown", ".txt")):
+        return True
+    if name.endswith((".html", ".htm")):
+        return False
+    head = content.lstrip()[:512].lower()
+    return not head.startswith("<") and "<html" not in head and "<body" not in head
+
+
+class Document:
+    """A parsed page. Scripts and styles are stripped once, at parse time."""
+
+    def __init__(self, html: str, url: str = "", base_url: str | None = None):
+        self.url = url
+        self.base_url = base_url or url
+        self.tree = LexborHTMLParser(html)
+        self.tree.strip_tags(["script", "style", "noscript", "template"])
+        # Hidden elements are removed up front, so the walk need not inspect attributes.
+        for node in self.tree.css(_HIDDEN_SELECTOR):
+            node.decompose()
+
+    @classmethod
+    def from_content(
+        cls,
+        content: str,
+        url: str = "",
+        base_url: str | None = None,
+        content_type: str | None = None,
+        name: str = "",
+    ) -> Document:
+        if looks_like_markdown(content, content_type, name):
+            content = markdown_to_html(content)
+        return cls(content, url, base_url)
+
+    @cached_property
+    def title(self) -> str:
+        node = self.tree.css_first("title")
+        return fold_ws(node.text()) if node else ""
+
+    @cached_property
+    def text(self) -> str:
+        """The visible text of the whole page, whitespace folded."""
+        body = self.tree.body or self.tree.root
+        return fold_ws(body.text(separator=" ")) if body else ""
+
+    def root(self, selectors: Iterable[str]) -> LexborNode:
+        for selector in selectors:
+            node = self.tree.css_first(selector)
+            if node is not None:
+                return node
+        raise ExtractionError(f"section not found: no element matches root {list(selectors)}")
+
+    def blocks(self, selectors: Iterable[str] = ("body",)) -> list[Block]:
+        root = self.root(selectors)
+        out: list[Block] = []
+        rid = root.id
+        _walk(root, (rid,) if rid else (), out, 0, None)
+        _mark_title_paragraphs(out)
+        return out
+
+
+def _emit(
+    out: list[Block], kind: str, level: int, nodes: list[LexborNode], anchors: tuple[str, ...]
+) -> None:
+    text = fold_ws("".join((n.text_content or "") if n.tag == "-text" else n.text() for n in nodes))
+    if text:
+        out.append(Block(kind, level, text, nodes, anchors))
+
+
+def _walk(
+    node: LexborNode, anchors: tuple[str, ...], out: list[Block], depth: int, first_kind: str | None
+) -> None:
+    """Append the blocks under `node` in document order.
+
+    `first_kind` names the block that inline content directly inside `node` forms (an
+    `li` holding a nested list contributes its own text as a list item).
+    """
+    loose: list[LexborNode] = []
+    loose_kind = first_kind or "p"
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag in INLINE and not (tag in _WRAPPERS and _holds_blocks(child)):
+            loose.append(child)
+            continue
+        if tag in SKIP:
+            continue
+        if loose:
+            _emit(out, loose_kind, depth, loose, anchors)
+            loose = []
+        cid = child.id
+        inner = (*anchors, cid) if cid else anchors
+        if tag in HEADINGS:
+            _emit(out, "h", int(tag[1]), [child], inner)
+        elif tag in LEAF_BLOCKS:
+            kind = "li" if tag == "li" else "cell" if tag in ("td", "th") else "p"
+            child_depth = depth + 1 if tag == "li" else depth
+            if tag != "p" and _holds_blocks(child):
+                _walk(child, inner, out, child_depth, kind)
+            else:
+                _emit(out, kind, child_depth, [child], inner)
+        else:
+            _walk(child, inner, out, depth, None)
+    if loose:
+        _emit(out, loose_kind, depth, loose, anchors)
+
+
+def _holds_blocks(node: LexborNode) -> bool:
+    """Whether block elements sit anywhere inside (React pages wrap lists and divs in spans)."""
+    plain = True
+    for c in node.iter():
+        tag = c.tag
+        if tag in _NESTING:
+            return True
+        if tag not in _PLAIN_INLINE:
+            plain = False
+    # Text, links and emphasis only: no need to search deeper (the common case, and fast).
+    return not plain and node.css_first(_NESTING_SELECTOR) is not None
+
+
+def _title_like(block: Block) -> bool:
+    """A short plain paragraph that titles what follows (a legal-bases table row)."""
+    text = block.text
+    if block.kind != "p" or len(text) > 90 or len(text) < 4 or _TITLE_END.search(text):
+        return False
+    if not text[0].isupper() or " " not in text or text.startswith("ⓘ"):
+        return False
+    for node in block.nodes:
+        if node.tag == "-text":
+            continue
+        links = node.css("a") if node.tag != "a" else [node]
+        if sum(len(a.text()) for a in links) >= len(text) * 0.6:
+            return False  # a link line ("Information from partners, vendors …")
+        bold = node.css("b,strong") if node.tag not in ("b", "strong") else [node]
+        if sum(len(b.text()) for b in bold) >= len(text) * 0.9:
+            return False  # a bold label
+    return True
+
+
+def _mark_title_paragraphs(blocks: list[Block]) -> None:
+    for block in blocks:
+        if block.kind == "p" and _title_like(block):
+            block.kind, block.level, block.pseudo = "h", PSEUDO_LEVEL, True
+
+
+def section_ends(blocks: list[Block]) -> list[int]:
+    """For each heading, the index where its section ends (next heading of same or higher rank)."""
+    ends = [i + 1 for i in range(len(blocks))]
+    stack: list[int] = []
+    for i, block in enumerate(blocks):
+        if not block.is_heading:
+            continue
+        while stack and blocks[stack[-1]].level >= block.level:
+            ends[stack.pop()] = i
+        stack.append(i)
+    for i in stack:
+        ends[i] = len(blocks)
+    return ends
+
+
+def anchor_matches(rule: str, anchor: str) -> bool:
+    return anchor == rule or anchor.endswith("-" + rule)
+
+
+def _is_navigation(block: Block) -> bool:
+    """A block made of links only: a table of contents or a navigation bar."""
+    links = []
+    for node in block.nodes:
+        if node.tag == "a":
+            links.append(node)
+        elif node.tag != "-text":
+            links.extend(node.css("a"))
+    if not links:
+        return False
+    if sum(len(a.text()) for a in links) < len(block.text) * 0.8:
+        return False
+    hrefs = [a.attributes.get("href") or "" for a in links]
+    # a table of contents, or a bar of links (a site footer)
+    return len(links) >= 3 or all(h.startswith(("#", "?")) for h in hrefs)
+
+
+@dataclass
+class Extraction:
+    """The kept blocks, in document order, with the headings that give them context."""
+
+    blocks: list[Block]
+    kept: list[int]  # indices into blocks
+    paths: list[tuple[int, ...]]  # for each kept block, the heading indices above it
+    matched: dict[str, list[str]] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[tuple[tuple[int, ...], Block]]:
+        for i, path in zip(self.kept, self.paths, strict=True):
+            yield path, self.blocks[i]
+
+
+def _alternation(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    """One pattern that matches where any of `patterns` does: a cheap first test per block."""
+    if not patterns:
+        return None
+    if len({p.flags for p in patterns}) == 1:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), patterns[0].flags)
+    return re.compile(
+        "|".join(
+            f"(?:{p.pattern})" if p.flags & re.I == 0 else f"(?i:{p.pattern})" for p in patterns
+        )
+    )
+
+
+def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
+    """Keep the blocks the rules select. Raises ExtractionError when nothing matches."""
+    blocks = doc.blocks(rules.root)
+    if not blocks:
+        raise ExtractionError(
+            f"section not found: the page has no text under {', '.join(rules.root)}"
+        )
+    ends = section_ends(blocks)
+    keep = bytearray(len(blocks))
+    matched: dict[str, set[str]] = {"anchors": set(), "headings": set(), "phrases": set()}
+
+    if rules.anchors:
+        hits: dict[tuple[str, ...], list[str]] = {}
+        for i, block in enumerate(blocks):
+            found = hits.get(block.anchors)
+            if found is None:
+                found = hits[block.anchors] = [
+                    r for r in rules.anchors if any(anchor_matches(r, a) for a in block.anchors)
+                ]
+            if found:
+                keep[i] = 1
+                matched["anchors"].update(found)
+    any_phrase = _alternation(rules.phrases)
+    for i, block in enumerate(blocks):
+        text = block.text
+        if block.is_heading and rules.headings:
+            for pattern in rules.headings:
+                if pattern.search(text):
+                    keep[i : ends[i]] = b"\x01" * (ends[i] - i)
+                    matched["headings"].add(text)
+                    break
+        if any_phrase is None or not any_phrase.search(text):  # most blocks stop here
+            continue
+        for pattern in rules.phrases:
+            if pattern.search(text):
+                if block.is_heading:
+                    keep[i : ends[i]] = b"\x01" * (ends[i] - i)
+                elif not _is_navigation(block):
+                    keep[i] = 1
+                else:
+                    break
+                matched["phrases"].add(pattern.pattern)
+                break
+
+    if not any(keep):
+        wanted = [
+            f"anchors {list(rules.anchors)}" if rules.anchors else "",
+            f"headings {[p.pattern for p in rules.headings]}" if rules.headings else "",
+            f"phrases {[p.pattern for p in rules.phrases]}" if rules.phrases else "",
+        ]
+        raise ExtractionError(
+            "section not found: none of " + ", ".join(w for w in wanted if w) + " matched"
+        )
+
+    kept: list[int] = []
+    paths: list[tuple[int, ...]] = []
+    stack: list[int] = []
+    for i, block in enumerate(blocks):
+        if block.is_heading:
+            while stack and blocks[stack[-1]].level >= block.level:
+                stack.pop()
+            stack.append(i)
+        if keep[i]:
+            kept.append(i)
+            paths.append(tuple(stack[:-1]) if block.is_heading else tuple(stack))
+    return Extraction(
+        blocks=blocks, kept=kept, paths=paths, matched={k: sorted(v) for k, v in matched.items()}
+    )

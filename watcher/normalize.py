@@ -1,0 +1,307 @@
+"""Turn an extraction into stable Markdown: headings, lists, links, one sentence per line.
+
+Two fetches of the same page must give byte-identical text, so everything that changes from
+fetch to fetch is removed here: tracking query parameters, CDN host names (media links are
+reduced to their text), redirect wrappers (`l.php?u=`), annotation numbers and links that
+only point elsewhere on the same page. Links to other pages are kept: the ids of Meta's
+objection forms (`facebook.com/help/contact/<id>`) live in them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+from selectolax.lexbor import LexborNode
+
+from .extract import SKIP, Block, Extraction
+
+DROP_PARAMS = {
+    "entry_point",
+    "locale2",
+    "h",
+    "oh",
+    "oe",
+    "ccb",
+    "efg",
+    "strext",
+    "stp",
+    "fbclid",
+    "refsrc",
+    "helpref",
+    "ref",
+    "hrc",
+    "_rdr",
+    "__tn__",
+    "__cft__[0]",
+    "__xts__[0]",
+    "cft",
+    "acontext",
+    "paipv",
+    "eav",
+    "sfnsn",
+    "mibextid",
+    "igshid",
+    "rdid",
+    "share_url",
+    "back_id",
+}
+DROP_PREFIXES = ("_nc_", "utm_", "__")
+REDIRECTORS = {
+    "l.facebook.com",
+    "lm.facebook.com",
+    "l.instagram.com",
+    "l.messenger.com",
+    "l.threads.net",
+    "l.wl.co",
+}
+_CDN_HOST = re.compile(r"(^|\.)(fbcdn\.net|cdninstagram\.com|fbsbx\.com)$")
+_ANNOTATION_MARK = re.compile(r"\s*\[\d+\]$")
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\u200a": " ",
+        "\u2002": " ",
+        "\u2003": " ",
+        "\u3000": " ",
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\u2060": None,
+        "\ufeff": None,
+        "\u00ad": None,
+    }
+)
+_WS = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])(?=\s|$)")
+
+
+def fold_text(text: str) -> str:
+    """Unicode NFC, straight quotes, one kind of space, no zero-width characters."""
+    text = unicodedata.normalize("NFC", text).translate(_QUOTES)
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", _WS.sub(" ", text)).strip()
+
+
+def _same_page(a: str, b: str) -> bool:
+    sa, sb = urlsplit(a), urlsplit(b)
+    return (sa.netloc.lower(), sa.path.rstrip("/")) == (sb.netloc.lower(), sb.path.rstrip("/"))
+
+
+def clean_url(href: str, base: str) -> str | None:
+    """The stable form of a link target, or None when the link should be reduced to its text."""
+    href = href.strip()
+    if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:")):
+        return None
+    url = urljoin(base, href)
+    for _ in range(3):  # unwrap nested redirect wrappers
+        split = urlsplit(url)
+        if split.scheme not in ("http", "https"):
+            return None
+        # mbasic renders some outbound links as <page>/https%3A%2F%2Flm.facebook.com%2Fl.php...
+        m = re.search(r"/(https?%3A%2F%2F.*)$", split.path, re.I)
+        if m:
+            url = unquote(m.group(1)) + (("?" + split.query) if split.query else "")
+            continue
+        if split.netloc.lower() in REDIRECTORS and split.path.rstrip("/") == "/l.php":
+            target = dict(parse_qsl(split.query)).get("u")
+            if not target:
+                return None
+            url = target
+            continue
+        break
+    split = urlsplit(url)
+    host = (split.hostname or "").lower()
+    if _CDN_HOST.search(host) or split.path.startswith("/video_redirect"):
+        return None  # media on a CDN: the host and signature change every fetch
+    if _same_page(url, base):
+        return None  # navigation within the page
+    query = [
+        (k, v)
+        for k, v in parse_qsl(split.query, keep_blank_values=True)
+        if k not in DROP_PARAMS and not k.startswith(DROP_PREFIXES)
+    ]
+    netloc = host + (f":{split.port}" if split.port else "")
+    return urlunsplit((split.scheme, netloc, split.path or "/", urlencode(query), split.fragment))
+
+
+def _escape_link_text(text: str) -> str:
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
+def render_inline(nodes: list[LexborNode], base: str, in_link: bool = False) -> str:
+    """Markdown for inline content: text and [links](url); other markup is dropped."""
+    parts: list[str] = []
+    for node in nodes:
+        tag = node.tag
+        if tag == "-text":
+            parts.append(node.text_content or "")
+        elif tag == "br":
+            parts.append(" ")
+        elif tag in SKIP:
+            continue
+        elif tag == "a" and not in_link:
+            inner = fold_text(render_inline(list(node.iter(include_text=True)), base, True))
+            href = node.attributes.get("href") or ""
+            if href.lstrip().startswith("#annotation-") or "#annotation-" in href:
+                inner = _ANNOTATION_MARK.sub("", inner)
+            url = clean_url(href, base) if href else None
+            if url and inner:
+                parts.append(f"[{_escape_link_text(inner)}]({url.replace(')', '%29')})")
+            else:
+                parts.append(inner)
+        else:
+            parts.append(render_inline(list(node.iter(include_text=True)), base, in_link))
+    return "".join(parts)
+
+
+def block_markdown(block: Block, base: str) -> str:
+    return fold_text(render_inline(block.nodes, base))
+
+
+_ABBREVIATIONS = {
+    "e.g",
+    "i.e",
+    "etc",
+    "inc",
+    "ltd",
+    "co",
+    "no",
+    "u.s",
+    "vs",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "approx",
+    "incl",
+    "fig",
+    "art",
+    "para",
+    "sec",
+    "cf",
+    "ie",
+    "eg",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "u.k",
+    "e.u",
+}
+_BOUNDARY = re.compile(r"(?<=[.!?])(?:[\"')\]]|\]\([^)\s]*\))*\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split folded text into sentences, leaving abbreviations and initials alone."""
+    out: list[str] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        before = text[start : m.start()]
+        word = before.rsplit(" ", 1)[-1].lstrip("([\"'").rstrip(".!?").lower()
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            continue
+        piece = text[start : m.end()].strip()
+        if piece:
+            out.append(piece)
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+# An annotation's number or a lone symbol left over from dropped markup.
+_NOISE_BLOCK = re.compile(r"^[\d\W]{0,4}$")
+_MD_LINE_START = re.compile(r"^(#|>|[-*+] |\d+[.)] )")
+
+
+def _escape_line(sentence: str) -> str:
+    return "\\" + sentence if _MD_LINE_START.match(sentence) else sentence
+
+
+def render_markdown(extraction: Extraction, base: str, title: str | None = None) -> str:
+    """The snapshot text: heading lines, then one sentence per line, blank line between blocks."""
+    lines: list[str] = []
+    if title:
+        lines += [f"<!-- {title} -->", ""]
+    emitted: tuple[int, ...] = ()
+    rendered: dict[int, str] = {}
+    prev_kind = ""
+
+    def text_of(i: int) -> str:
+        if i not in rendered:
+            rendered[i] = block_markdown(extraction.blocks[i], base)
+        return rendered[i]
+
+    for i, path in zip(extraction.kept, extraction.paths, strict=True):
+        block = extraction.blocks[i]
+        full = (*path, i) if block.is_heading else path
+        common = 0
+        while common < min(len(full), len(emitted)) and full[common] == emitted[common]:
+            common += 1
+        for depth in range(common, len(full)):
+            heading = text_of(full[depth])
+            if heading:
+                _separate(lines)
+                lines += [f"{'#' * min(depth + 1, 6)} {heading}", ""]
+                prev_kind = "h"
+        emitted = full
+        if block.is_heading:
+            continue
+        text = text_of(i)
+        if not text or _NOISE_BLOCK.match(text):
+            continue
+        if not (block.kind == "li" and prev_kind == "li"):
+            _separate(lines)
+        sentences = split_sentences(text)
+        if block.kind == "li":
+            lines.append("- " + sentences[0])
+            lines += ["  " + s for s in sentences[1:]]
+        else:
+            lines += [_escape_line(s) for s in sentences]
+        prev_kind = block.kind
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def _separate(lines: list[str]) -> None:
+    if lines and lines[-1]:
+        lines.append("")
+
+
+def sentences_of(markdown: str) -> list[str]:
+    """The sentence lines of a snapshot (headings and blank lines left out)."""
+    out = []
+    for line in markdown.splitlines():
+        s = line.strip()
+        if not s or s.startswith(("#", "<!--")):
+            continue
+        if s.startswith("- "):
+            s = s[2:]
+        out.append(s)
+    return out

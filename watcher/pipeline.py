@@ -1,0 +1,340 @@
+"""One run of the job.
+
+plan → fetch → verify → extract → normalize → compare → (confirm) → classify → record → notify
+
+Fetching and the per-page work run in a bounded thread pool; recording is serial and in
+plan order, so the history reads the same whatever the timing. One failing (target, region)
+never stops the others: it becomes a result with its status and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__, secrets
+from .config import select
+from .diff import Change, diff_snapshots, removed_added
+from .errors import ExtractionError, FetchError, RegionMismatch, StoreError, WatcherError
+from .extract import Document, extract_sections
+from .fetch import HttpFetcher, Page, proxy_for
+from .models import Config, Region, Result, Target
+from .normalize import render_markdown, sentences_of
+from .store import GitRepo, Snapshot, SnapshotStore, sha256
+from .verify import check_status, verify_page
+
+log = logging.getLogger("watcher")
+
+
+@dataclass
+class Observation:
+    """What one fetch of a (target, region) yielded after verification and extraction."""
+
+    text: str
+    sentences: int
+    page_chars: int
+    matched: dict[str, list[str]]
+    final_url: str
+
+
+@dataclass
+class RunReport:
+    results: list[Result]
+    started_at: str
+    duration_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "watcher_version": __version__,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "counts": self.counts(),
+            "results": [r.to_dict() for r in self.results],
+            **self.extra,
+        }
+
+
+class Fetchers:
+    """Chooses the fetcher a target asks for; owns their resources for one run."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.http = HttpFetcher(config.fetch, config.regions)
+        self._browser: Any = None
+
+    def __enter__(self) -> Fetchers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        if self._browser is not None:
+            self._browser.close()
+
+    def unavailable(self, target: Target) -> str | None:
+        if target.fetcher == "browser":
+            return (
+                "needs the browser fetcher, which this version does not have yet; "
+                "the target is skipped"
+            )
+        return None
+
+    def fetch(self, target: Target, region: Region) -> Page:
+        return self.http.fetch(target.url, region)
+
+
+def skip_reason(target: Target, region: Region, fetchers: Fetchers) -> str | None:
+    reason = fetchers.unavailable(target)
+    if reason:
+        return reason
+    if target.variant_by == "ip" and not region.direct and proxy_for(region) is None:
+        return (
+            f"no egress for region {region.code}: set {region.proxy_env} to a proxy in "
+            f"that region (or mark the region `direct: true` in the config)"
+        )
+    return None
+
+
+def observe(fetchers: Fetchers, config: Config, target: Target, region: Region) -> Observation:
+    """Fetch, verify, extract and normalize one (target, region). Raises WatcherError."""
+    attempts = config.fetch.region_retries + 1
+    for attempt in range(attempts):
+        page = fetchers.fetch(target, region)
+        check_status(page.status, page.final_url)
+        doc = Document.from_content(
+            page.content, page.final_url, target.link_base, page.content_type
+        )
+        try:
+            verify_page(doc, target, region.code)
+        except RegionMismatch:
+            if attempt + 1 >= attempts:
+                raise
+            log.info("%s/%s: wrong region variant, fetching again", target.id, region.code)
+            time.sleep(config.fetch.backoff * (attempt + 1))
+            continue
+        extraction = extract_sections(doc, target.extract)
+        text = render_markdown(extraction, target.link_base)
+        count = len(sentences_of(text))
+        if count < target.extract.min_sentences:
+            raise ExtractionError(
+                f"section not found: only {count} sentences extracted, "
+                f"min_sentences is {target.extract.min_sentences}"
+            )
+        return Observation(
+            text=text,
+            sentences=count,
+            page_chars=len(doc.text),
+            matched=extraction.matched,
+            final_url=page.final_url,
+        )
+    raise AssertionError("unreachable")
+
+
+def _status_of(exc: WatcherError) -> str:
+    return getattr(exc, "status", "error")
+
+
+def collapse_reason(old: Snapshot, new: Observation, target: Target) -> str | None:
+    """Why a new observation looks like a broken capture rather than a real change."""
+    limit = target.max_shrink
+    old_chars = int(old.meta.get("page_chars", 0))
+    if old_chars and new.page_chars < old_chars * (1 - limit):
+        return (
+            f"page collapsed from {old_chars} to {new.page_chars} characters of text "
+            f"(more than {limit:.0%} gone: truncated or broken capture?); snapshot kept"
+        )
+    if old.sentences and new.sentences < old.sentences * (1 - limit):
+        return (
+            f"extraction shrank from {old.sentences} to {new.sentences} sentences "
+            f"(more than {limit:.0%} gone: did a section rule stop matching?); snapshot kept"
+        )
+    return None
+
+
+@dataclass
+class Pending:
+    """A (target, region) whose new text will be recorded."""
+
+    target: Target
+    region: Region
+    result: Result
+    observation: Observation
+    changes: list[Change]
+    old: Snapshot | None
+
+
+class Runner:
+    def __init__(
+        self,
+        config: Config,
+        snapshots: str | Path,
+        *,
+        commit: bool = True,
+        notify: bool = True,
+        now: Callable[[], datetime] | None = None,
+    ):
+        self.config = config
+        self.store = SnapshotStore(snapshots)
+        self.commit = commit
+        self.notify = notify
+        self.now = now or (lambda: datetime.now(UTC))
+        self.repo: GitRepo | None = None
+
+    def run(
+        self,
+        targets: list[str] | None = None,
+        regions: list[str] | None = None,
+    ) -> RunReport:
+        secrets.register_env()
+        started = time.perf_counter()
+        started_at = self.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        if self.commit:
+            self.repo = GitRepo(self.store.root)  # fails early: nothing fetched for nothing
+        plan = select(self.config, targets, regions)
+        results: dict[tuple[str, str], Result] = {}
+        pending: list[Pending] = []
+        with (
+            Fetchers(self.config) as fetchers,
+            ThreadPoolExecutor(max_workers=self.config.fetch.concurrency) as pool,
+        ):
+            jobs = []
+            for target, code in plan:
+                region = self.config.regions[code]
+                result = Result(
+                    target=target.id,
+                    region=code,
+                    url=target.url,
+                    name=target.name,
+                    snapshot=str(self.store.paths(target.id, code)[0]),
+                )
+                results[(target.id, code)] = result
+                reason = skip_reason(target, region, fetchers)
+                if reason:
+                    result.status, result.error = "skipped", reason
+                    continue
+                jobs.append((target, region, result))
+            first = [pool.submit(self._observe, fetchers, t, r) for t, r, _ in jobs]
+            to_confirm = []
+            for (target, region, result), future in zip(jobs, first, strict=True):
+                outcome = future.result()
+                item = self._compare(target, region, result, outcome)
+                if item is not None:
+                    if item.old is not None and self.config.fetch.confirm:
+                        to_confirm.append(item)
+                    else:
+                        pending.append(item)
+            second = [pool.submit(self._observe, fetchers, p.target, p.region) for p in to_confirm]
+            for item, future in zip(to_confirm, second, strict=True):
+                if self._confirm(item, future.result()):
+                    pending.append(item)
+        order = {key: i for i, key in enumerate(results)}
+        pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
+        for item in pending:
+            self._record(item)
+        report = RunReport(
+            results=list(results.values()),
+            started_at=started_at,
+            duration_s=time.perf_counter() - started,
+        )
+        return report
+
+    def _observe(
+        self,
+        fetchers: Fetchers,
+        target: Target,
+        region: Region,
+    ) -> Observation | WatcherError:
+        try:
+            return observe(fetchers, self.config, target, region)
+        except WatcherError as exc:
+            return exc
+        except Exception as exc:  # a bug in one page's handling must not sink the run
+            log.exception("%s/%s: internal error", target.id, region.code)
+            return FetchError(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _fail(self, result: Result, exc: WatcherError) -> None:
+        result.status = _status_of(exc)
+        result.error = secrets.redact(str(exc))
+        log.warning("%s/%s: %s: %s", result.target, result.region, result.status, result.error)
+
+    def _compare(
+        self, target: Target, region: Region, result: Result, outcome: Observation | WatcherError
+    ) -> Pending | None:
+        if isinstance(outcome, WatcherError):
+            self._fail(result, outcome)
+            return None
+        result.sentences = outcome.sentences
+        try:
+            old = self.store.read(target.id, region.code)
+        except StoreError as exc:
+            self._fail(result, exc)
+            return None
+        if old is not None and old.text == outcome.text:
+            result.status = "unchanged"
+            return None
+        if old is not None:
+            reason = collapse_reason(old, outcome, target)
+            if reason:
+                self._fail(result, ExtractionError(reason))
+                return None
+        changes = diff_snapshots(old.text, outcome.text) if old is not None else []
+        return Pending(target, region, result, outcome, changes, old)
+
+    def _confirm(self, item: Pending, second: Observation | WatcherError) -> bool:
+        """A change counts only when a second fetch gives the same text."""
+        result = item.result
+        if isinstance(second, WatcherError):
+            self._fail(result, second)
+            result.error = f"change not confirmed: second fetch failed: {result.error}"
+            return False
+        if second.text == item.observation.text:
+            return True
+        if item.old is not None and second.text == item.old.text:
+            result.status = "unchanged"
+            result.events.append(
+                "unconfirmed change: a second fetch matched the snapshot (flip-flopping variants?)"
+            )
+            return False
+        result.status = "error"
+        result.error = (
+            "page unstable: two fetches a moment apart gave different texts; snapshot kept"
+        )
+        return False
+
+    def _record(self, item: Pending) -> None:
+        from .report import commit_message
+
+        target, region, result, obs = item.target, item.region, item.result, item.observation
+        result.status = "new" if item.old is None else "changed"
+        result.removed, result.added = removed_added(item.changes)
+        recorded_at = self.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        meta = {
+            "target": target.id,
+            "region": region.code,
+            "name": target.name,
+            "url": target.url,
+            "sha256": sha256(obs.text),
+            "sentences": obs.sentences,
+            "page_chars": obs.page_chars,
+            "recorded_at": recorded_at,
+            "matched": obs.matched,
+        }
+        try:
+            paths = self.store.write(target.id, region.code, obs.text, meta)
+            if self.repo is not None:
+                message = commit_message(result, item.changes, target, region)
+                result.commit = self.repo.commit(paths, message)
+        except (StoreError, OSError) as exc:
+            self._fail(result, exc if isinstance(exc, StoreError) else StoreError(str(exc)))

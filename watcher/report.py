@@ -1,0 +1,97 @@
+"""What a run tells people: commit messages, the `--json` object and a text summary."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .diff import Change
+from .models import Region, Result, Target
+from .secrets import redact
+
+if TYPE_CHECKING:
+    from .pipeline import RunReport
+
+MAX_BODY_LINES = 200
+CATEGORY_LABELS = {
+    "data_sources": "data sources",
+    "exemptions": "exemptions",
+    "opt_out": "opt-out",
+    "other": "other",
+}
+
+
+def change_summary(categories: list[str]) -> str:
+    alerting = [CATEGORY_LABELS[c] for c in categories if c != "other"]
+    if not alerting:
+        return "AI-training wording changed"
+    return f"{', '.join(alerting)} wording changed"
+
+
+def commit_subject(result: Result, region: Region) -> str:
+    title = f"{result.name} ({region.name})"
+    if result.status == "new":
+        return f"First record of {title}"
+    return f"{title}: {change_summary(result.categories)}"
+
+
+def change_lines(changes: list[Change], limit: int = MAX_BODY_LINES) -> list[str]:
+    """Changed sentences grouped by section: `- removed`, `+ added`."""
+    lines: list[str] = []
+    section = None
+    for shown, change in enumerate(changes):
+        if shown >= limit:
+            lines.append(
+                f"… and {len(changes) - shown} more changed sentences (see the diff of this commit)"
+            )
+            break
+        if change.section != section:
+            section = change.section
+            if lines:
+                lines.append("")
+            lines.append(f"In {section or 'the top of the page'}:")
+        tags = f"  [{', '.join(change.categories)}]" if change.categories else ""
+        if change.old is not None:
+            lines.append(f"- {change.old}")
+        if change.new is not None:
+            lines.append(f"+ {change.new}{tags}")
+    return lines
+
+
+def commit_message(result: Result, changes: list[Change], target: Target, region: Region) -> str:
+    lines = [commit_subject(result, region), ""]
+    if result.status == "new":
+        lines.append(f"{result.sentences} sentences on AI training, from {target.url}.")
+    else:
+        removed = sum(1 for c in changes if c.kind == "removed")
+        added = sum(1 for c in changes if c.kind == "added")
+        modified = sum(1 for c in changes if c.kind == "modified")
+        lines.append(f"{modified} sentences modified, {added} added, {removed} removed.")
+        if result.events:
+            lines += [""] + [f"* {e}" for e in result.events]
+        lines += ["", *change_lines(changes)]
+    lines += ["", f"Source-URL: {target.url}", f"Watcher-Version: {__version__}"]
+    return redact("\n".join(lines) + "\n")
+
+
+def to_json(report: RunReport) -> str:
+    return redact(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+
+
+def text_summary(report: RunReport) -> str:
+    lines = []
+    for r in report.results:
+        extra = ""
+        if r.status in ("new", "changed"):
+            extra = f" ({len(r.removed)} removed, {len(r.added)} added)"
+            if r.categories:
+                extra += f" [{', '.join(r.categories)}]"
+            if r.commit:
+                extra += f" commit {r.commit[:10]}"
+        elif r.error:
+            extra = f": {r.error}"
+        lines.append(f"{r.target:32} {r.region:4} {r.status:15}{extra}")
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
+    lines.append(f"{len(report.results)} pages in {report.duration_s:.2f} s: {counts}")
+    return redact("\n".join(lines))

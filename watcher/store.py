@@ -1,0 +1,144 @@
+"""Snapshots on disk and the git history that is the public evidence.
+
+Layout: `snapshots/<target>/<region>.md` holds the normalized text and
+`snapshots/<target>/<region>.json` small metadata that changes only when the text does.
+Writes are atomic (temporary file, then rename), so a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .secrets import redact
+
+
+@dataclass
+class Snapshot:
+    text: str
+    meta: dict[str, Any]
+
+    @property
+    def sentences(self) -> int:
+        return int(self.meta.get("sentences", 0))
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def atomic_write(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SnapshotStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def paths(self, target: str, region: str) -> tuple[Path, Path]:
+        folder = self.root / target
+        return folder / f"{region}.md", folder / f"{region}.json"
+
+    def read(self, target: str, region: str) -> Snapshot | None:
+        md, meta = self.paths(target, region)
+        if not md.exists():
+            return None
+        try:
+            text = md.read_text(encoding="utf-8")
+            data = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read snapshot {md}: {exc}") from None
+        return Snapshot(text=text, meta=data)
+
+    def write(self, target: str, region: str, text: str, meta: dict[str, Any]) -> list[Path]:
+        md, meta_path = self.paths(target, region)
+        atomic_write(md, text)
+        atomic_write(
+            meta_path, json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
+        return [md, meta_path]
+
+
+class GitRepo:
+    """The git repository that holds the snapshots folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        probe = self.path if self.path.exists() else self.path.parent
+        out = self._run(["rev-parse", "--show-toplevel"], cwd=probe, check=False)
+        if out.returncode != 0:
+            raise StoreError(
+                f"{self.path} is not inside a git repository "
+                "(run `git init`, or use --no-commit to write files only)"
+            )
+        self.top = Path(out.stdout.strip())
+        self._identity: list[str] | None = None
+
+    @staticmethod
+    def _run(
+        args: list[str],
+        cwd: Path,
+        input: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, text=True, env=env
+        )
+        if check and proc.returncode != 0:
+            raise StoreError(f"git {args[0]} failed: {redact(proc.stderr.strip())}")
+        return proc
+
+    def git(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        return self._run(list(args), self.top, input=input, check=check)
+
+    def _identity_args(self) -> list[str]:
+        """Commit as the configured user; fall back to a watcher identity on bare machines."""
+        if self._identity is None:
+            name = self.git("config", "user.name", check=False).stdout.strip()
+            email = self.git("config", "user.email", check=False).stdout.strip()
+            self._identity = []
+            if not name:
+                self._identity += ["-c", "user.name=watcher"]
+            if not email:
+                self._identity += ["-c", "user.email=watcher@users.noreply.github.com"]
+        return self._identity
+
+    def commit(self, paths: list[Path], message: str) -> str | None:
+        """Commit exactly `paths` (other staged work is left alone). None when nothing changed."""
+        rel = [str(Path(p).resolve().relative_to(self.top.resolve())) for p in paths]
+        self.git("add", "--", *rel)
+        if not self.git("diff", "--cached", "--quiet", "--", *rel, check=False).returncode:
+            return None
+        self._run(
+            [*self._identity_args(), "commit", "-q", "--no-verify", "-F", "-", "--", *rel],
+            self.top,
+            input=redact(message),
+        )
+        return self.git("rev-parse", "HEAD").stdout.strip()
+
+    def head(self) -> str | None:
+        out = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)
+        return out.stdout.strip() or None

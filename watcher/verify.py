@@ -1,0 +1,129 @@
+"""Decide whether a fetched page can be vouched for before anything is extracted from it.
+
+Checks, in order: the HTTP status; walls and error pages (login wall, "not available on this
+browser", "This page isn't available", consent walls, pages that hold only a title); a
+minimum length; and the region variant actually served, by the markers the target lists
+for each region.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import BlockedError, FetchError, RegionMismatch
+from .extract import Document
+from .models import Target
+from .normalize import fold_text
+
+BLOCK_STATUSES = {401, 403, 406, 429, 451, 999}
+
+# A wall is a short page. A long policy that merely carries a banner is still the policy.
+WALL_MAX_CHARS = 12_000
+WALLS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (reason, re.compile(pattern, re.I))
+    for reason, pattern in (
+        (
+            "login wall",
+            r"you must log ?in to continue|log ?in to continue|"
+            r"log (?:in|into) (?:to )?(?:facebook|instagram|your account)|"
+            r"see more on (?:facebook|instagram)|create new account",
+        ),
+        (
+            "browser not supported",
+            r"not available on this browser|"
+            r"get one of the browsers below|update your browser",
+        ),
+        (
+            "page unavailable",
+            r"this page isn'?t available|this content isn'?t available|"
+            r"the link you followed may be broken|page not found|"
+            r"something went wrong",
+        ),
+        (
+            "rate limited",
+            r"you'?re temporarily blocked|please wait a few minutes|"
+            r"too many requests|checkpoint",
+        ),
+        ("consent wall", r"allow (?:the )?use of cookies from|accept (?:all )?cookies to continue"),
+    )
+)
+TITLE_ONLY_CHARS = 300
+
+
+def check_status(status: int, url: str) -> None:
+    if status in BLOCK_STATUSES:
+        raise BlockedError(f"HTTP {status} from {url}")
+    if status >= 400:
+        raise FetchError(f"HTTP {status} from {url}")
+    if status != 200:
+        raise FetchError(f"unexpected HTTP {status} from {url}")
+
+
+def detect_wall(doc: Document, expect: tuple[str, ...] = ()) -> str | None:
+    """The kind of wall or error page this is, or None for a real document.
+
+    A short page with a wall phrase is a wall, unless it carries every phrase the target
+    expects (a logged-out Facebook page shows "Create new account" above real content).
+    """
+    text = doc.text
+    if len(text) <= WALL_MAX_CHARS and not (expect and _has_all(text, expect)):
+        for reason, pattern in WALLS:
+            m = pattern.search(text)
+            if m:
+                return f"{reason} ({m.group(0)!r})"
+    body_only = text.replace(doc.title, "", 1).strip() if doc.title else text
+    if len(body_only) < TITLE_ONLY_CHARS:
+        shown = (doc.title or body_only)[:60]
+        return f"page holds only its title ({len(body_only)} characters besides {shown!r})"
+    return None
+
+
+def _has_all(text: str, phrases: tuple[str, ...]) -> bool:
+    folded = fold_text(text).lower()
+    return all(fold_text(p).lower() in folded for p in phrases)
+
+
+def served_variant(text: str, markers: dict[str, tuple[str, ...]]) -> set[str]:
+    """The regions whose markers appear in the page text (quotes folded on both sides)."""
+    folded = fold_text(text)
+    return {
+        region
+        for region, phrases in markers.items()
+        if any(fold_text(p) in folded for p in phrases)
+    }
+
+
+def check_region(doc: Document, target: Target, region: str) -> None:
+    """Raise RegionMismatch unless the page is `region`'s variant."""
+    if not target.markers or target.variant_by == "url":
+        return
+    found = served_variant(doc.text, target.markers)
+    expected = target.markers.get(region, ())
+    others = sorted(found - {region})
+    if expected and region not in found:
+        got = ", ".join(others) if others else "the unmarked (global) variant"
+        raise RegionMismatch(
+            f"expected the {region} variant but got {got}: none of "
+            f"{', '.join(repr(m) for m in expected)} is on the page"
+        )
+    if others:
+        raise RegionMismatch(
+            f"expected the {region} variant but the page carries the markers of "
+            f"{', '.join(others)} ({', '.join(repr(m) for r in others for m in target.markers[r])})"
+        )
+
+
+def verify_page(doc: Document, target: Target, region: str) -> None:
+    """Raise BlockedError, FetchError or RegionMismatch for a page that can't be vouched for."""
+    wall = detect_wall(doc, target.expect)
+    if wall:
+        raise BlockedError(wall)
+    if len(doc.text) < target.min_length:
+        raise FetchError(
+            f"page too short: {len(doc.text)} characters of text, expected at least "
+            f"{target.min_length} (truncated capture?)"
+        )
+    if target.expect and not _has_all(doc.text, target.expect):
+        missing = [p for p in target.expect if not _has_all(doc.text, (p,))]
+        raise FetchError(f"expected text {missing[0]!r} is missing (incomplete page?)")
+    check_region(doc, target, region)
