@@ -72,7 +72,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .config import load_config
     from .errors import WatcherError
-    from .pipeline import Fetchers, observe, skip_reason
+    from .fetchers import Fetchers, skip_reason
+    from .pipeline import observe
     from .secrets import redact, register_env
 
     register_env()
