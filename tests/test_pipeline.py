@@ -69,9 +69,11 @@ def test_printable_policy_change_is_recorded_once_with_the_new_ai_sentences(
     assert NEW_SENTENCE in body
     assert "Source-URL: " + origin.url("/privacy/policy/printable/") in body
     assert "Watcher-Version: " in body
+    # the snapshot, its metadata and the region's feed change together, in one commit
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [
         "snapshots/facebook-privacy-policy/eu.json",
         "snapshots/facebook-privacy-policy/eu.md",
+        "snapshots/feeds/eu.xml",
     ]
     assert NEW_SENTENCE in (repo / "snapshots/facebook-privacy-policy/eu.md").read_text()
 

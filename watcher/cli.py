@@ -113,10 +113,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
     target = config.target(args.target)
     path = Path(args.file)
     try:
-        content = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
-    doc = Document.from_content(content, target.link_base, target.link_base, name=path.name)
+    name = path.name
+    if data[:2] == b"\x1f\x8b":  # saved pages are often kept gzip-compressed
+        import gzip
+
+        data, name = gzip.decompress(data), name.removesuffix(".gz")
+    content = data.decode("utf-8", errors="replace")
+    doc = Document.from_content(content, target.link_base, target.link_base, name=name)
     text = render_markdown(extract_sections(doc, target.extract), target.link_base)
     print(text, end="")
     variant = served_variant(doc.text, target.markers) if target.markers else set()

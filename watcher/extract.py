@@ -101,6 +101,7 @@ SKIP = {
 PSEUDO_LEVEL = 7
 
 _WS = re.compile(r"\s+")
+_ESCAPED_BR = re.compile(r"&lt;br\s*/?&gt;", re.I)
 _HIDDEN_SELECTOR = (
     '[hidden],[aria-hidden="true"],[style*="display:none" i],'
     '[style*="display: none" i],[style*="visibility:hidden" i],'
@@ -127,6 +128,7 @@ class Block:
     nodes: list[LexborNode]  # rendered as inline content
     anchors: tuple[str, ...]  # ids of the enclosing elements, outermost first
     pseudo: bool = False
+    row: int = -1  # blocks of one table row share this number; a matching cell keeps the row
 
     @property
     def is_heading(self) -> bool:
@@ -138,7 +140,9 @@ def markdown_to_html(text: str) -> str:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    return f"<html><body>{md.render(text)}</body></html>"
+    # Archived tables keep line breaks inside cells as literal <br>; only those become tags.
+    rendered = _ESCAPED_BR.sub("<br>", md.render(text))
+    return f"<html><body>{rendered}</body></html>"
 
 
 def looks_like_markdown(content: str, content_type: str | None = None, name: str = "") -> bool:
@@ -243,6 +247,14 @@ def _walk(
                 _walk(child, inner, out, child_depth, kind)
             else:
                 _emit(out, kind, child_depth, [child], inner)
+        elif tag == "tr":
+            start = len(out)
+            _walk(child, inner, out, depth, None)
+            cells = out[start:]
+            # A data row (plain cells) is one unit; a layout table's row holds the whole page.
+            if cells and len(cells) <= 12 and all(b.kind == "cell" for b in cells):
+                for block in cells:
+                    block.row = start
         else:
             _walk(child, inner, out, depth, None)
     if loose:
@@ -359,7 +371,12 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
         )
     ends = section_ends(blocks)
     keep = bytearray(len(blocks))
-    matched: dict[str, set[str]] = {"anchors": set(), "headings": set(), "phrases": set()}
+    matched: dict[str, set[str]] = {
+        "anchors": set(),
+        "headings": set(),
+        "phrases": set(),
+        "sections": set(),
+    }
 
     if rules.anchors:
         hits: dict[tuple[str, ...], list[str]] = {}
@@ -373,13 +390,15 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 keep[i] = 1
                 matched["anchors"].update(found)
     any_phrase = _alternation(rules.phrases)
+    rows: set[int] = set()
     for i, block in enumerate(blocks):
         text = block.text
         if block.is_heading and rules.headings:
             for pattern in rules.headings:
                 if pattern.search(text):
                     keep[i : ends[i]] = b"\x01" * (ends[i] - i)
-                    matched["headings"].add(text)
+                    matched["headings"].add(pattern.pattern)
+                    matched["sections"].add(text)
                     break
         if any_phrase is None or not any_phrase.search(text):  # most blocks stop here
             continue
@@ -387,6 +406,9 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
             if pattern.search(text):
                 if block.is_heading:
                     keep[i : ends[i]] = b"\x01" * (ends[i] - i)
+                    matched["sections"].add(text)
+                elif block.row >= 0:
+                    rows.add(block.row)  # a table row is one unit: purpose and data together
                 elif not _is_navigation(block):
                     keep[i] = 1
                 else:
@@ -394,6 +416,10 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 matched["phrases"].add(pattern.pattern)
                 break
 
+    if rows:
+        for i, block in enumerate(blocks):
+            if block.row in rows:
+                keep[i] = 1
     if not any(keep):
         wanted = [
             f"anchors {list(rules.anchors)}" if rules.anchors else "",

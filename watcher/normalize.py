@@ -88,6 +88,9 @@ _QUOTES = str.maketrans(
     }
 )
 _WS = re.compile(r"\s+")
+# <br> inside a block (table cells of archived text use them for paragraphs and bullets)
+LINE_BREAK = "\u2028"
+_BULLET = re.compile(r"^[*•-]\s+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])(?=\s|$)")
 
 
@@ -151,7 +154,7 @@ def render_inline(nodes: list[LexborNode], base: str, in_link: bool = False) -> 
         if tag == "-text":
             parts.append(node.text_content or "")
         elif tag == "br":
-            parts.append(" ")
+            parts.append(LINE_BREAK)
         elif tag in SKIP:
             continue
         elif tag == "a" and not in_link:
@@ -170,7 +173,11 @@ def render_inline(nodes: list[LexborNode], base: str, in_link: bool = False) -> 
 
 
 def block_markdown(block: Block, base: str) -> str:
-    return fold_text(render_inline(block.nodes, base))
+    """A block's Markdown; explicit line breaks survive as LINE_BREAK between folded parts."""
+    raw = render_inline(block.nodes, base)
+    if LINE_BREAK not in raw:
+        return fold_text(raw)
+    return LINE_BREAK.join(p for p in (fold_text(x) for x in raw.split(LINE_BREAK)) if p)
 
 
 _ABBREVIATIONS = {
@@ -264,7 +271,7 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
         while common < min(len(full), len(emitted)) and full[common] == emitted[common]:
             common += 1
         for depth in range(common, len(full)):
-            heading = text_of(full[depth])
+            heading = text_of(full[depth]).replace(LINE_BREAK, " ")
             if heading:
                 _separate(lines)
                 lines += [f"{'#' * min(depth + 1, 6)} {heading}", ""]
@@ -275,15 +282,19 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
         text = text_of(i)
         if not text or _NOISE_BLOCK.match(text):
             continue
-        if not (block.kind == "li" and prev_kind == "li"):
-            _separate(lines)
-        sentences = split_sentences(text)
-        if block.kind == "li":
-            lines.append("- " + sentences[0])
-            lines += ["  " + s for s in sentences[1:]]
-        else:
-            lines += [_escape_line(s) for s in sentences]
-        prev_kind = block.kind
+        for part in text.split(LINE_BREAK):
+            kind = block.kind
+            if _BULLET.match(part):
+                kind, part = "li", _BULLET.sub("", part)
+            if not (kind == "li" and prev_kind == "li"):
+                _separate(lines)
+            sentences = split_sentences(part)
+            if kind == "li":
+                lines.append("- " + _escape_line(sentences[0]).lstrip("\\"))
+                lines += ["  " + s for s in sentences[1:]]
+            else:
+                lines += [_escape_line(s) for s in sentences]
+            prev_kind = kind
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"

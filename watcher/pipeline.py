@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, secrets
+from .classify import Classification, alerting, classify, section_names
 from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, FetchError, RegionMismatch, StoreError, WatcherError
@@ -133,6 +134,7 @@ class Pending:
     observation: Observation
     changes: list[Change]
     old: Snapshot | None
+    classification: Classification | None = None
 
 
 class Runner:
@@ -249,8 +251,12 @@ class Runner:
             if reason:
                 self._fail(result, ExtractionError(reason))
                 return None
-        changes = diff_snapshots(old.text, outcome.text) if old is not None else []
-        return Pending(target, region, result, outcome, changes, old)
+        if old is None:
+            return Pending(target, region, result, outcome, [], None)
+        changes = diff_snapshots(old.text, outcome.text)
+        sections = (section_names(old.meta.get("matched")), section_names(outcome.matched))
+        classification = classify(old.text, outcome.text, changes, self.config.categories, sections)
+        return Pending(target, region, result, outcome, changes, old, classification)
 
     def _confirm(self, item: Pending, second: Observation | WatcherError) -> bool:
         """A change counts only when a second fetch gives the same text."""
@@ -274,11 +280,18 @@ class Runner:
         return False
 
     def _record(self, item: Pending) -> None:
+        from .feed import add_entry, feed_path
+        from .render import render_html
         from .report import commit_message
 
         target, region, result, obs = item.target, item.region, item.result, item.observation
         result.status = "new" if item.old is None else "changed"
         result.removed, result.added = removed_added(item.changes)
+        events = item.classification.events if item.classification else []
+        if item.classification is not None:
+            result.categories = item.classification.categories
+            result.events += [e.text for e in events]
+            result.alert = alerting(result.categories, self.config.alerts.categories)
         recorded_at = self.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
         meta = {
             "target": target.id,
@@ -291,10 +304,30 @@ class Runner:
             "recorded_at": recorded_at,
             "matched": obs.matched,
         }
+        message = commit_message(result, item.changes, target, region)
         try:
             paths = self.store.write(target.id, region.code, obs.text, meta)
+            if result.status == "changed":
+                feed = feed_path(self.store.root, region.code)
+                md_path = paths[0]
+                history = (
+                    str(md_path.resolve().relative_to(self.repo.top.resolve()))
+                    if self.repo is not None
+                    else str(md_path)
+                )
+                add_entry(
+                    feed,
+                    region_name=region.name,
+                    entry_id=f"urn:watcher:{target.id}:{region.code}:{meta['sha256'][:16]}",
+                    title=message.splitlines()[0],
+                    updated=recorded_at,
+                    source_url=target.url,
+                    categories=result.categories,
+                    html=render_html(item.changes, events),
+                    history_path=history,
+                )
+                paths.append(feed)
             if self.repo is not None:
-                message = commit_message(result, item.changes, target, region)
                 result.commit = self.repo.commit(paths, message)
         except (StoreError, OSError) as exc:
             self._fail(result, exc if isinstance(exc, StoreError) else StoreError(str(exc)))

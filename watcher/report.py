@@ -71,7 +71,15 @@ def commit_message(result: Result, changes: list[Change], target: Target, region
         if result.events:
             lines += [""] + [f"* {e}" for e in result.events]
         lines += ["", *change_lines(changes)]
-    lines += ["", f"Source-URL: {target.url}", f"Watcher-Version: {__version__}"]
+    lines += [
+        "",
+        f"Source-URL: {target.url}",
+        f"Watcher-Target: {target.id}",
+        f"Watcher-Region: {region.code}",
+    ]
+    if result.categories:
+        lines.append(f"Watcher-Categories: {', '.join(result.categories)}")
+    lines.append(f"Watcher-Version: {__version__}")
     return redact("\n".join(lines) + "\n")
 
 
