@@ -51,6 +51,101 @@ def plain(sentence: str) -> str:
     return _LINK.sub(lambda m: m.group(1).replace("\\[", "[").replace("\\]", "]"), sentence)
 
 
+# Words whose addition, removal or swap does not change what a sentence says about AI
+# training ("like" → "such as", "that", "any"), and en-GB/en-US variants. Negations,
+# quantifiers and every content word stay significant.
+EDITORIAL = {
+    "that",
+    "which",
+    "any",
+    "like",
+    "such",
+    "as",
+    "since",
+    "the",
+    "a",
+    "an",
+    "straight",
+    "right",
+    "also",
+    "just",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "10",
+    "trash",
+    "recycle",
+    "bin",
+}
+_SPELLING = {
+    "centre": "center",
+    "centres": "centers",
+    "programme": "program",
+    "programmes": "programs",
+    "licence": "license",
+    "licences": "licenses",
+    "fulfil": "fulfill",
+    "enrol": "enroll",
+    "catalogue": "catalog",
+    "dialogue": "dialog",
+}
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}}) ({_MONTHS}) (\d{{4}})\b", re.I)
+_TOKEN = re.compile(r"\w+")
+
+
+def _fold_word(word: str) -> str:
+    word = _SPELLING.get(word, word)
+    for gb, us in (
+        ("isation", "ization"),
+        ("ising", "izing"),
+        ("ised", "ized"),
+        ("ises", "izes"),
+        ("yse", "yze"),
+        ("ysed", "yzed"),
+        ("ysing", "yzing"),
+    ):
+        if word.endswith(gb) and len(word) > len(gb) + 2:
+            return word[: -len(gb)] + us
+    if word.endswith("ise") and len(word) > 6:
+        return word[:-3] + "ize"
+    if word.endswith("our") and len(word) > 5:
+        return word[:-3] + "or"
+    if word.endswith(("lled", "lling")) and len(word) > 7:
+        return word.replace("ll", "l", 1) if word.count("ll") == 1 else word
+    return word
+
+
+def comparable(sentence: str) -> tuple[str, ...]:
+    """A sentence reduced to what it says: link targets, case, punctuation, en-GB spelling,
+    day-month dates and editorial words folded away."""
+    text = _DAY_MONTH_YEAR.sub(lambda m: f"{m.group(2)} {m.group(1)} {m.group(3)}", plain(sentence))
+    return tuple(
+        w for w in (_fold_word(t) for t in _TOKEN.findall(text.lower())) if w not in EDITORIAL
+    )
+
+
+def is_editorial(old: str, new: str) -> bool:
+    """True when two versions of a sentence differ only in style, spelling or punctuation."""
+    return comparable(old) == comparable(new)
+
+
 def categorize(text: str, rules: tuple[CategoryRule, ...]) -> list[str]:
     """Every category whose patterns match the text (link targets included), else `other`."""
     readable = plain(text)
@@ -96,6 +191,9 @@ def classify(
     for change in changes:
         if (change.old or "").startswith("# ") or (change.new or "").startswith("# "):
             continue  # heading lines are context; sections are judged from the metadata
+        if change.kind == "modified" and is_editorial(change.old or "", change.new or ""):
+            change.categories = ["other"]  # recorded, never alerted: style, not substance
+            continue
         change.categories = categorize(_changed_text(change), rules)
 
     # AI sections (named by an anchor, a heading rule or an AI phrase in their title) that

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
@@ -136,6 +136,87 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from .history import history
+
+    entries = history(args.snapshots, args.target, args.region, args.limit)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
+        return 0
+    if not entries:
+        print("no recorded changes")
+    for e in entries:
+        cats = ", ".join(e.categories) or "-"
+        print(
+            f"{e.date[:16].replace('T', ' ')}  {e.commit[:10]}  {e.target}/{e.region}  "
+            f"[{cats}]  {e.summary}"
+        )
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .history import diff_versions
+    from .render import render_html, render_markdown, render_text
+
+    config = load_config(args.config)
+    config.target(args.target)
+    if args.region is None:
+        raise UsageError("--region is required (for example --region eu)")
+    result = diff_versions(config, args.snapshots, args.target, args.region, args.rev_a, args.rev_b)
+    cls = result.classification
+    render = {"text": render_text, "markdown": render_markdown, "html": render_html}[args.format]
+    header = (
+        f"{args.target} ({args.region}) {result.rev_a[:10]}..{result.rev_b[:10]}: "
+        f"{len(result.changes)} changed sentences; categories: "
+        f"{', '.join(cls.categories) or 'none'}"
+    )
+    print(header if args.format == "text" else f"<!-- {header} -->")
+    print(render(result.changes, cls.events))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from .history import compare_regions
+
+    c = compare_regions(args.snapshots, args.target, args.region_a, args.region_b)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "target": c.target,
+                    "only_" + c.region_a: c.only_a,
+                    "only_" + c.region_b: c.only_b,
+                    "shared": c.shared,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    for region, other, only in (
+        (c.region_a, c.region_b, c.only_a),
+        (c.region_b, c.region_a, c.only_b),
+    ):
+        print(
+            f"== What the {region.upper()} text says that the {other.upper()} text does not "
+            f"({len(only)} sentences)"
+        )
+        section = None
+        for sec, sentence in only:
+            if sec != section:
+                section = sec
+                print(f"\n[{sec or 'top'}]")
+            print(f"  {sentence}")
+        print()
+    print(f"{c.shared} sentences are in both (spelling and date formats folded)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="watcher",
@@ -192,17 +273,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, metavar="ID")
     p.set_defaults(func=cmd_extract)
 
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    p = sub.add_parser(
+        "history",
+        help="list recorded changes from git",
+        description="example: watcher history facebook-privacy-policy --region eu",
+    )
+    _config_args(p)
+    p.add_argument("target", nargs="?", metavar="TARGET")
+    p.add_argument("--region", metavar="R")
+    p.add_argument("--limit", type=int, metavar="N")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser(
+        "diff",
+        help="word diff between two recorded versions",
+        description="example: watcher diff facebook-privacy-policy --region eu "
+        "HEAD~3 HEAD (default: the last recorded change)",
+    )
+    _config_args(p)
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--region", metavar="R")
+    p.add_argument("rev_a", nargs="?", metavar="REV_A")
+    p.add_argument("rev_b", nargs="?", metavar="REV_B")
+    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser(
+        "compare",
+        help="what one region's text says that another's does not",
+        description="example: watcher compare facebook-privacy-policy eu us",
+    )
+    _config_args(p)
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("region_a", metavar="REGION_A")
+    p.add_argument("region_b", metavar="REGION_B")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
     return parser
-
-
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `diff TARGET --region R REV_A REV_B`: revisions may follow the options
+    if getattr(args, "command", None) == "diff" and extra and not extra[0].startswith("-"):
+        revs = [r for r in (args.rev_a, args.rev_b) if r] + extra
+        if len(revs) > 2:
+            parser.error(f"diff takes at most two revisions, got {' '.join(revs)}")
+        args.rev_a, args.rev_b = ([*revs, None, None])[:2]
+        extra = []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -113,6 +113,7 @@ _WRAPPERS = {"span", "label", "font"}
 _NESTING = HEADINGS | LEAF_BLOCKS | {"div", "ul", "ol", "table", "section", "dl", "article"}
 _NESTING_SELECTOR = ",".join(sorted(_NESTING))
 _PLAIN_INLINE = {"a", "b", "strong", "em", "i", "u", "br", "sup", "sub", "small", "code"}
+BULLET = re.compile(r"^[*•]\s+")
 _TITLE_END = re.compile(r"[.:;,!?)\]]$")
 
 
@@ -128,7 +129,6 @@ class Block:
     nodes: list[LexborNode]  # rendered as inline content
     anchors: tuple[str, ...]  # ids of the enclosing elements, outermost first
     pseudo: bool = False
-    row: int = -1  # blocks of one table row share this number; a matching cell keeps the row
 
     @property
     def is_heading(self) -> bool:
@@ -245,20 +245,37 @@ def _walk(
             child_depth = depth + 1 if tag == "li" else depth
             if tag != "p" and _holds_blocks(child):
                 _walk(child, inner, out, child_depth, kind)
+            elif kind == "cell" and child.css_first("br") is not None:
+                _emit_lines(out, child, inner, depth)
             else:
                 _emit(out, kind, child_depth, [child], inner)
         elif tag == "tr":
             start = len(out)
             _walk(child, inner, out, depth, None)
             cells = out[start:]
-            # A data row (plain cells) is one unit; a layout table's row holds the whole page.
-            if cells and len(cells) <= 12 and all(b.kind == "cell" for b in cells):
-                for block in cells:
-                    block.row = start
+            # In a data row (plain cells, not a layout table holding the page) the first cell
+            # names the row: it heads the row's section, as a title paragraph does in HTML.
+            if cells and all(b.kind in ("cell", "li") for b in cells):
+                cells[0].kind, cells[0].level, cells[0].pseudo = "h", PSEUDO_LEVEL, True
         else:
             _walk(child, inner, out, depth, None)
     if loose:
         _emit(out, loose_kind, depth, loose, anchors)
+
+
+def _emit_lines(out: list[Block], cell: LexborNode, anchors: tuple[str, ...], depth: int) -> None:
+    """A table cell whose paragraphs and bullets are separated by <br> (archived tables):
+    each line becomes its own block, and a line starting with a bullet a list item."""
+    run: list[LexborNode] = []
+    for node in [*cell.iter(include_text=True), None]:
+        if node is not None and node.tag != "br":
+            run.append(node)
+            continue
+        if run:
+            first = (run[0].text_content or "") if run[0].tag == "-text" else run[0].text()
+            kind = "li" if BULLET.match(first.lstrip()) else "cell"
+            _emit(out, kind, depth + 1 if kind == "li" else depth, run, anchors)
+        run = []
 
 
 def _holds_blocks(node: LexborNode) -> bool:
@@ -390,7 +407,6 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 keep[i] = 1
                 matched["anchors"].update(found)
     any_phrase = _alternation(rules.phrases)
-    rows: set[int] = set()
     for i, block in enumerate(blocks):
         text = block.text
         if block.is_heading and rules.headings:
@@ -407,8 +423,6 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 if block.is_heading:
                     keep[i : ends[i]] = b"\x01" * (ends[i] - i)
                     matched["sections"].add(text)
-                elif block.row >= 0:
-                    rows.add(block.row)  # a table row is one unit: purpose and data together
                 elif not _is_navigation(block):
                     keep[i] = 1
                 else:
@@ -416,10 +430,6 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 matched["phrases"].add(pattern.pattern)
                 break
 
-    if rows:
-        for i, block in enumerate(blocks):
-            if block.row in rows:
-                keep[i] = 1
     if not any(keep):
         wanted = [
             f"anchors {list(rules.anchors)}" if rules.anchors else "",

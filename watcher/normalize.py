@@ -90,7 +90,7 @@ _QUOTES = str.maketrans(
 _WS = re.compile(r"\s+")
 # <br> inside a block (table cells of archived text use them for paragraphs and bullets)
 LINE_BREAK = "\u2028"
-_BULLET = re.compile(r"^[*•-]\s+")
+_BULLET = re.compile(r"^[*•]\s+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])(?=\s|$)")
 
 
@@ -286,6 +286,8 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
             kind = block.kind
             if _BULLET.match(part):
                 kind, part = "li", _BULLET.sub("", part)
+            if not part:
+                continue
             if not (kind == "li" and prev_kind == "li"):
                 _separate(lines)
             sentences = split_sentences(part)

@@ -68,39 +68,73 @@ class RunReport:
         }
 
 
+def process_page(
+    content: str, content_type: str | None, url: str, target: Target, region: str, name: str = ""
+) -> Observation:
+    """Verify, extract and normalize one fetched (or saved) page. Raises WatcherError."""
+    doc = Document.from_content(content, url, target.link_base, content_type, name)
+    verify_page(doc, target, region)
+    extraction = extract_sections(doc, target.extract)
+    text = render_markdown(extraction, target.link_base)
+    count = len(sentences_of(text))
+    if count < target.extract.min_sentences:
+        raise ExtractionError(
+            f"section not found: only {count} sentences extracted, "
+            f"min_sentences is {target.extract.min_sentences}"
+        )
+    return Observation(
+        text=text,
+        sentences=count,
+        page_chars=len(doc.text),
+        matched=extraction.matched,
+        final_url=url,
+    )
+
+
 def observe(fetchers: Fetchers, config: Config, target: Target, region: Region) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError."""
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
         page = fetchers.fetch(target, region)
         check_status(page.status, page.final_url)
-        doc = Document.from_content(
-            page.content, page.final_url, target.link_base, page.content_type
-        )
         try:
-            verify_page(doc, target, region.code)
+            return process_page(
+                page.content, page.content_type, page.final_url, target, region.code
+            )
         except RegionMismatch:
             if attempt + 1 >= attempts:
                 raise
             log.info("%s/%s: wrong region variant, fetching again", target.id, region.code)
             time.sleep(config.fetch.backoff * (attempt + 1))
-            continue
-        extraction = extract_sections(doc, target.extract)
-        text = render_markdown(extraction, target.link_base)
-        count = len(sentences_of(text))
-        if count < target.extract.min_sentences:
-            raise ExtractionError(
-                f"section not found: only {count} sentences extracted, "
-                f"min_sentences is {target.extract.min_sentences}"
-            )
-        return Observation(
-            text=text,
-            sentences=count,
-            page_chars=len(doc.text),
-            matched=extraction.matched,
-            final_url=page.final_url,
-        )
     raise AssertionError("unreachable")
+
+
+def assess(
+    old: Snapshot | None,
+    new: Observation,
+    target: Target,
+    config: Config,
+) -> tuple[str, str | None, list[Change], Classification | None]:
+    """Compare a new observation with the stored snapshot.
+
+    Returns (status, reason, changes, classification) with status `unchanged`, `new`,
+    `changed`, or `error` when the new text looks like a broken capture.
+    """
+    if old is None:
+        return "new", None, [], None
+    if old.text == new.text:
+        return "unchanged", None, [], None
+    reason = collapse_reason(old, new, target)
+    if reason:
+        return "error", reason, [], None
+    changes = diff_snapshots(old.text, new.text)
+    sections = (section_names(old.meta.get("matched")), section_names(new.matched))
+    return (
+        "changed",
+        None,
+        changes,
+        classify(old.text, new.text, changes, config.categories, sections),
+    )
 
 
 def _status_of(exc: WatcherError) -> str:
@@ -243,19 +277,13 @@ class Runner:
         except StoreError as exc:
             self._fail(result, exc)
             return None
-        if old is not None and old.text == outcome.text:
+        status, reason, changes, classification = assess(old, outcome, target, self.config)
+        if status == "unchanged":
             result.status = "unchanged"
             return None
-        if old is not None:
-            reason = collapse_reason(old, outcome, target)
-            if reason:
-                self._fail(result, ExtractionError(reason))
-                return None
-        if old is None:
-            return Pending(target, region, result, outcome, [], None)
-        changes = diff_snapshots(old.text, outcome.text)
-        sections = (section_names(old.meta.get("matched")), section_names(outcome.matched))
-        classification = classify(old.text, outcome.text, changes, self.config.categories, sections)
+        if status == "error":
+            self._fail(result, ExtractionError(reason or "broken capture"))
+            return None
         return Pending(target, region, result, outcome, changes, old, classification)
 
     def _confirm(self, item: Pending, second: Observation | WatcherError) -> bool:

@@ -28,10 +28,11 @@ def _words(change: Change) -> list[tuple[int, str]]:
 def _sections(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
     groups: list[tuple[str, list[Change]]] = []
     for change in changes:
-        if groups and groups[-1][0] == change.section:
+        section = plain(change.section)
+        if groups and groups[-1][0] == section:
             groups[-1][1].append(change)
         else:
-            groups.append((change.section, [change]))
+            groups.append((section, [change]))
     return groups
 
 

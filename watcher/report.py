@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .classify import plain
 from .diff import Change
 from .models import Region, Result, Target
 from .secrets import redact
@@ -46,8 +47,8 @@ def change_lines(changes: list[Change], limit: int = MAX_BODY_LINES) -> list[str
                 f"… and {len(changes) - shown} more changed sentences (see the diff of this commit)"
             )
             break
-        if change.section != section:
-            section = change.section
+        if plain(change.section) != section:
+            section = plain(change.section)
             if lines:
                 lines.append("")
             lines.append(f"In {section or 'the top of the page'}:")

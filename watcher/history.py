@@ -1,0 +1,193 @@
+"""Read the evidence back: the list of recorded changes, the diff between any two recorded
+versions, and what one region's text says that another's does not."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .classify import Classification, classify, comparable, section_names
+from .diff import Change, diff_snapshots, parse_lines
+from .errors import StoreError
+from .models import Config
+from .store import GitRepo
+
+_SEP, _END = "\x1f", "\x1e"
+_TRAILERS = ("Watcher-Target", "Watcher-Region", "Watcher-Categories", "Source-URL")
+
+
+@dataclass
+class HistoryEntry:
+    commit: str
+    date: str
+    target: str
+    region: str
+    categories: list[str]
+    summary: str
+    source_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "date": self.date,
+            "target": self.target,
+            "region": self.region,
+            "categories": self.categories,
+            "summary": self.summary,
+            "source_url": self.source_url,
+        }
+
+
+def history(
+    snapshots: str | Path,
+    target: str | None = None,
+    region: str | None = None,
+    limit: int | None = None,
+) -> list[HistoryEntry]:
+    """Recorded changes, newest first, from the commits watcher made (their trailers)."""
+    repo = GitRepo(snapshots)
+    rel = _rel(repo, Path(snapshots))
+    path = rel
+    if target:
+        path = f"{rel}/{target}/{region}.md" if region else f"{rel}/{target}"
+    fmt = (
+        _SEP.join(
+            ["%H", "%aI", "%s"]
+            + [f"%(trailers:key={k},valueonly,separator=%x2C)" for k in _TRAILERS]
+        )
+        + _END
+    )
+    args = ["log", f"--format={fmt}"]
+    if limit and target and region:
+        args.append(f"-n{limit}")
+    out = repo.git(*args, "--", path, check=False)
+    if out.returncode != 0:
+        raise StoreError(f"git log failed: {out.stderr.strip()}")
+    entries = []
+    for record in out.stdout.split(_END):
+        record = record.strip("\n")
+        if not record:
+            continue
+        sha, date, subject, t, r, cats, url = (record.split(_SEP) + [""] * 7)[:7]
+        if not t.strip():
+            continue  # not a watcher commit
+        if (target and t.strip() != target) or (region and r.strip() != region):
+            continue
+        entries.append(
+            HistoryEntry(
+                sha,
+                date,
+                t.strip(),
+                r.strip(),
+                [c.strip() for c in cats.split(",") if c.strip()],
+                subject,
+                url.strip(),
+            )
+        )
+        if limit and len(entries) >= limit:
+            break
+    return entries
+
+
+def _rel(repo: GitRepo, path: Path) -> str:
+    try:
+        rel = path.resolve().relative_to(repo.top.resolve())
+    except ValueError:
+        raise StoreError(f"{path} is not inside the repository at {repo.top}") from None
+    return str(rel) if str(rel) != "." else "."
+
+
+@dataclass
+class VersionDiff:
+    rev_a: str
+    rev_b: str
+    changes: list[Change]
+    classification: Classification
+    meta_a: dict[str, Any] = field(default_factory=dict)
+    meta_b: dict[str, Any] = field(default_factory=dict)
+
+
+def _show(repo: GitRepo, rev: str, path: str) -> str | None:
+    out = repo.git("show", f"{rev}:{path}", check=False)
+    return out.stdout if out.returncode == 0 else None
+
+
+def diff_versions(
+    config: Config,
+    snapshots: str | Path,
+    target: str,
+    region: str,
+    rev_a: str | None = None,
+    rev_b: str | None = None,
+) -> VersionDiff:
+    """The word diff between two recorded versions (default: the last recorded change)."""
+    repo = GitRepo(snapshots)
+    base = f"{_rel(repo, Path(snapshots))}/{target}/{region}"
+    if rev_a is None:
+        revs = repo.git("log", "--format=%H", "-n2", "--", f"{base}.md").stdout.split()
+        if len(revs) < 2:
+            raise StoreError(
+                f"{base}.md has {len(revs)} recorded version(s); "
+                "a diff needs two (or name the revisions)"
+            )
+        rev_b, rev_a = revs[0], revs[1]
+    rev_b = rev_b or "HEAD"
+    old = _show(repo, rev_a, f"{base}.md")
+    new = _show(repo, rev_b, f"{base}.md")
+    if old is None or new is None:
+        missing = rev_a if old is None else rev_b
+        raise StoreError(f"{base}.md does not exist at {missing}")
+    meta_a = json.loads(_show(repo, rev_a, f"{base}.json") or "{}")
+    meta_b = json.loads(_show(repo, rev_b, f"{base}.json") or "{}")
+    changes = diff_snapshots(old, new)
+    sections = (section_names(meta_a.get("matched")), section_names(meta_b.get("matched")))
+    return VersionDiff(
+        rev_a,
+        rev_b,
+        changes,
+        classify(old, new, changes, config.categories, sections),
+        meta_a,
+        meta_b,
+    )
+
+
+@dataclass
+class RegionComparison:
+    target: str
+    region_a: str
+    region_b: str
+    only_a: list[tuple[str, str]]  # (section, sentence)
+    only_b: list[tuple[str, str]]
+    shared: int
+
+
+def compare_regions(
+    snapshots: str | Path,
+    target: str,
+    region_a: str,
+    region_b: str,
+) -> RegionComparison:
+    """Sentences one region's snapshot has and the other's lacks (spelling and dates folded)."""
+    texts = {}
+    for region in (region_a, region_b):
+        path = Path(snapshots) / target / f"{region}.md"
+        if not path.exists():
+            raise StoreError(f"no snapshot for {target} in region {region} ({path})")
+        texts[region] = [
+            line for line in parse_lines(path.read_text(encoding="utf-8")) if not line.heading
+        ]
+    folded = {r: {comparable(line.text) for line in lines} for r, lines in texts.items()}
+    only_a = [
+        (ln.section, ln.text)
+        for ln in texts[region_a]
+        if comparable(ln.text) not in folded[region_b]
+    ]
+    only_b = [
+        (ln.section, ln.text)
+        for ln in texts[region_b]
+        if comparable(ln.text) not in folded[region_a]
+    ]
+    shared = len(folded[region_a] & folded[region_b])
+    return RegionComparison(target, region_a, region_b, only_a, only_b, shared)
