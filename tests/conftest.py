@@ -22,6 +22,9 @@ import yaml
 
 from watcher.extract import markdown_to_html
 
+# notification receivers (SMTP server, HTTP sink) live in tests/sinks.py
+pytest_plugins = ["sinks"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 OTA = FIXTURES / "ota"
 PRINTABLE = "https://mbasic.facebook.com/privacy/policy/printable/"
@@ -404,3 +407,74 @@ def run_json(
     )
     assert code == 0, err
     return json.loads(out)
+
+
+# -- pages built with JavaScript (the browser fetcher) --------------------------------------
+
+GENAI_PAGE = "facebook/privacy-policy-us/2026-03-05.md"
+GENAI_HEADING = "How Meta uses information for generative AI models and features"
+
+
+def genai_html() -> str:
+    """The Privacy Center's genai page text (archived in the US composite), as HTML: the
+    section from its title to the next `- - -` rule."""
+    text = fixture_text(GENAI_PAGE)
+    start = text.index(GENAI_HEADING)
+    end = text.index("- - -", start)
+    html = markdown_to_html(text[start:end])
+    return html.removeprefix("<html><body>").removesuffix("</body></html>")
+
+
+def static_page(body: str, title: str = "Meta Privacy Center") -> str:
+    """`body` served as it is, inside #root: what a server-rendered copy would look like."""
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'</head><body><div id="root">{body}</div></body></html>'
+    )
+
+
+def js_page(
+    body: str,
+    title: str = "Meta Privacy Center",
+    *,
+    delay_ms: int = 300,
+    chunks: int = 1,
+    interval_ms: int = 100,
+    script: str = "",
+    gate: str = "",
+) -> str:
+    """A script shell that builds `body` inside #root with JavaScript, as Meta's pages do:
+    after `delay_ms`, in `chunks` batches of top-level nodes `interval_ms` apart. The HTML
+    itself holds no visible text. `script` runs once the whole body is in. With `gate` (a
+    path), the build starts only once a GET of it succeeds (the page's data call)."""
+    data = json.dumps(body).replace("</", "<\\/")
+    start = f"setTimeout(tick, {delay_ms});"
+    if gate:
+        start = f"fetch({json.dumps(gate)}).then((r) => {{ if (r.ok) {start} }});"
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<script>window.__built = false;</script></head>
+<body><div id="root"></div>
+<script>
+(() => {{
+  const t = document.createElement('template');
+  t.innerHTML = {data};
+  const nodes = [...t.content.childNodes];
+  const root = document.getElementById('root');
+  const step = Math.max(1, Math.ceil(nodes.length / {chunks}));
+  let i = 0;
+  const done = () => {{ window.__built = true; {script} }};
+  const tick = () => {{
+    for (const n of nodes.slice(i, i + step)) root.appendChild(n);
+    i += step;
+    if (i < nodes.length) setTimeout(tick, {interval_ms}); else done();
+  }};
+  {start}
+}})();
+</script></body></html>"""
+
+
+def shipped_target(target_id: str, **extra: Any) -> dict[str, Any]:
+    """A target from the shipped targets.yaml, with fields replaced (url, regions…)."""
+    shipped = yaml.safe_load(SHIPPED.read_text())
+    [target] = [t for t in shipped["targets"] if t["id"] == target_id]
+    return {**target, **extra}

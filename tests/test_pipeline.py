@@ -31,6 +31,11 @@ def _log(repo: Path) -> list[str]:
     return git(repo, "log", "--format=%s").splitlines()
 
 
+def _evidence(repo: Path) -> str:
+    """The commits that touched the snapshots of targets (not the run state)."""
+    return git(repo, "log", "--format=%H", "--", "snapshots/facebook-privacy-policy")
+
+
 def _result(report: dict, target: str = "facebook-privacy-policy", region: str = "eu") -> dict:
     [found] = [r for r in report["results"] if r["target"] == target and r["region"] == region]
     return found
@@ -69,8 +74,10 @@ def test_printable_policy_change_is_recorded_once_with_the_new_ai_sentences(
     assert NEW_SENTENCE in body
     assert "Source-URL: " + origin.url("/privacy/policy/printable/") in body
     assert "Watcher-Version: " in body
-    # the snapshot, its metadata and the region's feed change together, in one commit
+    # the snapshot, its metadata, the region's feed and the alert's outbox entry change
+    # together, in one commit
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [
+        "snapshots/.watcher/eu.json",
         "snapshots/facebook-privacy-policy/eu.json",
         "snapshots/facebook-privacy-policy/eu.md",
         "snapshots/feeds/eu.xml",
@@ -142,7 +149,7 @@ def test_bad_capture_leaves_the_snapshot_untouched(
     run_json(eu_policy, repo, capsys)
     snap = repo / "snapshots/facebook-privacy-policy/eu.md"
     before = snap.read_text()
-    head = git(repo, "rev-parse", "HEAD")
+    evidence = _evidence(repo)
     full = fixture_text(EU_B)
     bad = {
         "login wall": Response(body=LOGIN_WALL),
@@ -162,7 +169,7 @@ def test_bad_capture_leaves_the_snapshot_untouched(
     assert result["status"] == status, result
     assert reason in result["error"]
     assert snap.read_text() == before
-    assert git(repo, "rev-parse", "HEAD") == head
+    assert _evidence(repo) == evidence
 
 
 def test_global_text_served_to_the_eu_is_a_region_mismatch(

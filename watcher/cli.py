@@ -12,8 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .pipeline import RunReport
 
 EXAMPLES = """\
 examples:
@@ -54,7 +58,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(config, args.snapshots, commit=not args.no_commit, notify=not args.no_notify)
     report = runner.run(targets=args.target, regions=args.region)
     print(to_json(report) if args.json else text_summary(report))
+    _github_outputs(report, args.snapshots)
     return 0
+
+
+def _github_outputs(report: RunReport, snapshots: str) -> None:
+    """In GitHub Actions: the job summary table and a warning per page that failed."""
+    import os
+
+    from .report import annotations, step_summary
+
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(step_summary(report, os.path.relpath(snapshots)))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in annotations(report):
+            print(line, file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -217,6 +237,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .secrets import redact, register_env
+
+    register_env()
+    config = load_config(args.config)
+    if args.test:
+        from .notify import send_test
+
+        outcomes = send_test(config.alerts)
+        if not outcomes:
+            print("no notification URLs: set APPRISE_URLS (or alerts.config_file)")
+            return 1
+        for masked, ok in outcomes:
+            print(redact(f"{'sent  ' if ok else 'FAILED'}  {masked}"))
+        return 0 if all(ok for _, ok in outcomes) else 1
+    from .pipeline import Runner
+
+    regions = args.region or list(config.regions)
+    runner = Runner(config, args.snapshots)
+    runner.open_repo()
+    if args.drop:
+        print(f"dropped {runner.drop_pending(regions)} pending alerts")
+        return 0
+    delivery = runner.deliver(regions)
+    print(
+        redact(
+            f"{len(delivery.sent)} sent, {len(delivery.failed)} failed (kept for the next "
+            f"run), {len(delivery.expired)} expired"
+        )
+    )
+    for title, masked in delivery.failed:
+        print(redact(f"  not delivered to {masked}: {title}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="watcher",
@@ -311,6 +367,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser(
+        "notify",
+        help="send pending alerts; --test checks every URL",
+        description="Sends the alerts waiting in the outbox (a run with "
+        "--no-notify leaves them there). URLs come from APPRISE_URLS.\n\n"
+        "example: APPRISE_URLS='mailto://...' watcher notify --test",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_args(p)
+    p.add_argument("--region", action="append", metavar="R")
+    p.add_argument("--test", action="store_true", help="send a test message to every URL")
+    p.add_argument("--drop", action="store_true", help="discard pending alerts (committed)")
+    p.set_defaults(func=cmd_notify)
     return parser
 
 

@@ -27,6 +27,8 @@ from .extract import Document, extract_sections
 from .fetchers import Fetchers, skip_reason
 from .models import Config, Region, Result, Target
 from .normalize import render_markdown, sentences_of
+from .notify import Delivery, change_alert, failure_alert, recovery_alert
+from .state import RegionState
 from .store import GitRepo, Snapshot, SnapshotStore, sha256
 from .verify import check_status, verify_page
 
@@ -187,6 +189,7 @@ class Runner:
         self.notify = notify
         self.now = now or (lambda: datetime.now(UTC))
         self.repo: GitRepo | None = None
+        self._states: dict[str, RegionState] = {}
 
     def run(
         self,
@@ -197,7 +200,7 @@ class Runner:
         started = time.perf_counter()
         started_at = self.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
         if self.commit:
-            self.repo = GitRepo(self.store.root)  # fails early: nothing fetched for nothing
+            self.open_repo()  # fails early: nothing fetched for nothing
         plan = select(self.config, targets, regions)
         results: dict[tuple[str, str], Result] = {}
         pending: list[Pending] = []
@@ -239,12 +242,113 @@ class Runner:
         pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
         for item in pending:
             self._record(item)
+        extra: dict[str, Any] = {}
+        if self.repo is not None:
+            self._track_failures(list(results.values()))
+            if self.notify:
+                extra["notifications"] = self.deliver(sorted({r for _, r in plan})).to_dict()
         report = RunReport(
             results=list(results.values()),
             started_at=started_at,
             duration_s=time.perf_counter() - started,
+            extra=extra,
         )
         return report
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    def open_repo(self) -> GitRepo:
+        if self.repo is None:
+            self.repo = GitRepo(self.store.root)
+        return self.repo
+
+    def drop_pending(self, regions: list[str]) -> int:
+        """Discard the alerts waiting in these regions' outboxes (the drop is committed)."""
+        dropped = 0
+        for code in regions:
+            dropped += len(self._state(code).outbox)
+            self._state(code).outbox.clear()
+        self._commit_states(regions, f"Drop {dropped} pending alerts")
+        return dropped
+
+    def _state(self, region: str) -> RegionState:
+        if region not in self._states:
+            self._states[region] = RegionState.load(self.store.root, region)
+        return self._states[region]
+
+    def _commit_states(self, regions: list[str], message: str) -> None:
+        changed = [self._state(r).path for r in regions if self._state(r).save()]
+        if changed and self.repo is not None:
+            self.repo.commit(changed, message)
+
+    def _track_failures(self, results: list[Result]) -> None:
+        """Count failing runs per (target, region): one alert at the threshold, one on recovery.
+
+        The count stops at the threshold, so a page that stays broken changes nothing and
+        commits nothing run after run.
+        """
+        settings = self.config.alerts
+        touched = set()
+        for result in results:
+            if result.status == "skipped":
+                continue
+            state = self._state(result.region)
+            target = self.config.target(result.target)
+            region = self.config.regions[result.region]
+            streak = state.failures.get(result.target)
+            if result.status in ("error", "blocked", "region_mismatch"):
+                streak = streak or {"count": 0, "alerted": False}
+                if not streak["alerted"]:
+                    streak["count"] += 1
+                    streak["status"], streak["reason"] = result.status, result.error
+                    if streak["count"] >= settings.failure_threshold:
+                        streak["alerted"] = True
+                        state.outbox.append(
+                            failure_alert(
+                                target,
+                                region,
+                                streak["count"],
+                                result.error or "",
+                                result.status,
+                                settings,
+                            )
+                        )
+                state.failures[result.target] = streak
+                touched.add(result.region)
+            elif streak is not None:
+                if streak.get("alerted"):
+                    state.outbox.append(recovery_alert(target, region, settings))
+                del state.failures[result.target]
+                touched.add(result.region)
+        self._commit_states(sorted(touched), "Update watcher state: failure streaks and alerts")
+
+    def deliver(self, regions: list[str]) -> Delivery:
+        """Send what waits in the outbox of these regions; record delivery in git."""
+        from .notify import deliver, destinations
+
+        states = [self._state(r) for r in regions]
+        if not any(s.outbox for s in states):
+            return Delivery()
+        for state in states:
+            for alert in state.outbox:
+                if alert["kind"] == "change" and not alert.get("commit") and self.repo:
+                    alert["commit"] = self.repo.first_commit_adding(alert["id"], state.path)
+        dests = destinations(self.config.alerts)
+        if not dests:
+            log.warning("alerts are waiting but no notification URL is set (APPRISE_URLS)")
+            return Delivery()
+        delivery = Delivery()
+        for state in states:
+            part = deliver(state.outbox, dests, self.config.alerts, self.now())
+            delivery.sent += part.sent
+            delivery.failed += part.failed
+            delivery.expired += part.expired
+        self._commit_states(
+            regions,
+            f"Record alert delivery ({', '.join(regions)}): {len(delivery.sent)} sent, "
+            f"{len(delivery.failed)} to retry",
+        )
+        return delivery
 
     def _observe(
         self,
@@ -356,6 +460,22 @@ class Runner:
                 )
                 paths.append(feed)
             if self.repo is not None:
+                if result.alert:
+                    # the alert enters the outbox in the same commit as its change
+                    state = self._state(region.code)
+                    state.outbox.append(
+                        change_alert(
+                            result,
+                            item.changes,
+                            events,
+                            target,
+                            region,
+                            self.config.alerts,
+                            meta["sha256"],
+                        )
+                    )
+                    state.save()
+                    paths.append(state.path)
                 result.commit = self.repo.commit(paths, message)
         except (StoreError, OSError) as exc:
             self._fail(result, exc if isinstance(exc, StoreError) else StoreError(str(exc)))

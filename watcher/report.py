@@ -103,4 +103,67 @@ def text_summary(report: RunReport) -> str:
         lines.append(f"{r.target:32} {r.region:4} {r.status:15}{extra}")
     counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
     lines.append(f"{len(report.results)} pages in {report.duration_s:.2f} s: {counts}")
+    sent = report.extra.get("notifications")
+    if sent and (sent["sent"] or sent["failed"]):
+        lines.append(f"alerts: {sent['sent']} sent, {sent['failed']} to retry next run")
     return redact("\n".join(lines))
+
+
+STATUS_ICONS = {
+    "new": "🆕",
+    "changed": "✏️",
+    "unchanged": "✓",
+    "error": "❌",
+    "blocked": "⛔",
+    "region_mismatch": "🌍",
+    "skipped": "⏭️",
+}
+
+
+def step_summary(report: RunReport, snapshots_rel: str = "snapshots") -> str:
+    """Markdown for GitHub's job summary: target × region with status, categories and links.
+
+    Links point at the snapshot's history on the branch, which stays right when the push
+    that follows has to rebase the commit onto another region's.
+    """
+    import os
+
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    repo = os.environ.get("GITHUB_REPOSITORY")
+    ref = os.environ.get("GITHUB_REF_NAME") or "HEAD"
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
+    lines = [
+        f"### watcher: {len(report.results)} pages checked in {report.duration_s:.1f} s ({counts})",
+        "",
+        "| target | region | status | categories | evidence | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.results:
+        path = f"{snapshots_rel}/{r.target}/{r.region}.md"
+        evidence = "-"
+        if repo and r.status in ("new", "changed", "unchanged"):
+            evidence = f"[history]({server}/{repo}/commits/{ref}/{path})"
+        if r.commit:
+            evidence += f" `{r.commit[:10]}`"
+        note = (r.error or "; ".join(r.events) or "").replace("|", "\\|").replace("\n", " ")
+        if r.status in ("new", "changed"):
+            note = f"{len(r.removed)} removed, {len(r.added)} added" + (f"; {note}" if note else "")
+        cats = ", ".join(CATEGORY_LABELS.get(c, c) for c in r.categories) or "-"
+        icon = STATUS_ICONS.get(r.status, "")
+        lines.append(
+            f"| {r.name or r.target} | {r.region.upper()} | {icon} {r.status} | "
+            f"{cats} | {evidence} | {note[:300]} |"
+        )
+    return redact("\n".join(lines) + "\n")
+
+
+def annotations(report: RunReport) -> list[str]:
+    """GitHub `::warning::` lines for pages that could not be checked (not fatal)."""
+    out = []
+    for r in report.results:
+        if r.status in ("error", "blocked", "region_mismatch"):
+            message = (r.error or r.status).replace("%", "%25").replace("\n", "%0A")
+            out.append(
+                f"::warning title={r.name or r.target} ({r.region.upper()}) {r.status}::{message}"
+            )
+    return [redact(line) for line in out]

@@ -31,20 +31,26 @@ def register(secret: str | None) -> None:
     if split and split.scheme and "://" in secret:
         if split.password:
             parts.update({split.password, unquote(split.password)})
-        if split.username:
-            # a user name alone can be a token (tgram://TOKEN/...); hide it too
+        if split.username and _tokenish(split.username):
             parts.update({split.username, unquote(split.username)})
         rest = secret.split("://", 1)[1]
         parts.add(rest)
-        # path segments of notification URLs are tokens (discord://id/token, json://host/path)
-        for segment in split.path.split("/"):
-            if len(segment) >= 6:
-                parts.add(segment)
+        # tokens hide in the host and path of notification URLs (discord://id/token)
+        for piece in [split.netloc.rsplit("@", 1)[-1], *split.path.split("/")]:
+            if _tokenish(piece):
+                parts.add(piece)
     global _pattern
     with _lock:
         _secrets.update(p for p in parts if len(p) >= 4)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+
+
+def _tokenish(text: str) -> bool:
+    """Looks like a credential rather than a word: long, or with digits among letters."""
+    return len(text) >= 24 or (
+        len(text) >= 8 and any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+    )
 
 
 def register_env() -> None:

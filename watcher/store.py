@@ -139,6 +139,13 @@ class GitRepo:
         )
         return self.git("rev-parse", "HEAD").stdout.strip()
 
+    def first_commit_adding(self, text: str, path: Path) -> str | None:
+        """The commit that first added `text` to `path` (git's pickaxe), if any."""
+        rel = str(Path(path).resolve().relative_to(self.top.resolve()))
+        out = self.git("log", "--reverse", "--format=%H", "-S", text, "--", rel, check=False)
+        lines = out.stdout.split()
+        return lines[0] if lines else None
+
     def head(self) -> str | None:
         out = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)
         return out.stdout.strip() or None
