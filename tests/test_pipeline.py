@@ -285,16 +285,6 @@ def test_no_commit_writes_files_only(origin, proxies, repo, eu_policy, capsys):
     assert git(repo, "rev-parse", "HEAD") == head
 
 
-def test_browser_targets_are_skipped_until_a_browser_fetcher_exists(origin, repo, tmp_path, capsys):
-    origin.page("/ig", page_html("instagram/privacy-policy-us/2025-12-16.md"))
-    target = policy_target(origin.url("/ig"), id="instagram", regions=["us"], fetcher="browser")
-    config = write_config(tmp_path / "t.yaml", [target])
-    result = _result(run_json(config, repo, capsys), "instagram", "us")
-    assert result["status"] == "skipped"
-    assert "browser" in result["error"]
-    assert origin.hits("/ig") == []
-
-
 def test_a_collapsed_extraction_is_refused(origin, proxies, repo, eu_policy, capsys):
     """A rule that stops matching must not be recorded as 'everything deleted'."""
     run_json(eu_policy, repo, capsys)
