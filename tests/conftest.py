@@ -367,7 +367,6 @@ def write_config(path: Path, targets: list[dict[str, Any]], **top: Any) -> Path:
             "max_retry_after": 2,
         },
         "regions": shipped["regions"],
-        "categories": shipped["categories"],
         "alerts": shipped["alerts"],
         "targets": targets,
     }

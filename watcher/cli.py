@@ -273,6 +273,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    received = run_demo(keep=args.keep)
+    return 0 if received else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="watcher",
@@ -380,6 +387,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", action="store_true", help="send a test message to every URL")
     p.add_argument("--drop", action="store_true", help="discard pending alerts (committed)")
     p.set_defaults(func=cmd_notify)
+
+    p = sub.add_parser(
+        "demo",
+        help="replay real archived Meta pages offline, in one minute",
+        description="Serves real archived versions of Meta's policy on "
+        "127.0.0.1, runs the pipeline twice into a temporary git repository, "
+        "and prints the alerts and the history. No network, no set-up.\n\n"
+        "example: watcher demo --keep /tmp/watcher-demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--keep", metavar="DIR", help="build the repository here and keep it")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

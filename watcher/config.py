@@ -215,8 +215,17 @@ def _regions(c: _Checker, raw: Any) -> dict[str, Region]:
     return regions
 
 
+SHIPPED_CATEGORIES = Path(__file__).parent / "categories.yaml"
+
+
+def shipped_categories() -> dict[str, list[str]]:
+    """The category patterns watcher ships for Meta's pages."""
+    return yaml.safe_load(SHIPPED_CATEGORIES.read_text(encoding="utf-8"))["categories"]
+
+
 def _categories(c: _Checker, raw: Any) -> tuple[CategoryRule, ...]:
-    data = c.mapping(raw, "categories")
+    # a category named in targets.yaml replaces the shipped one; the others stay
+    data = {**shipped_categories(), **c.mapping(raw, "categories")}
     rules = []
     for name, patterns in data.items():
         where = f"categories.{name}"

@@ -26,7 +26,7 @@ from .classify import Event, plain
 from .diff import Change
 from .feed import repository_url
 from .models import AlertSettings, Region, Result, Target
-from .render import render_html
+from .render import render_html, render_text
 from .report import CATEGORY_LABELS, change_summary
 
 log = logging.getLogger("watcher")
@@ -61,8 +61,11 @@ def top_sentences(
     ranked = sorted(body, key=lambda c: _rank(c, alerting))[:n]
     out = []
     for c in ranked:
-        sign = {"added": "+", "removed": "−", "modified": "~"}[c.kind]
-        out.append(f"{sign} {plain(c.new if c.new is not None else c.old or '')}")
+        if c.kind == "modified":  # what changed, marked in place: [-old words-]{+new words+}
+            out.append(render_text([c], []).splitlines()[-1])
+        else:
+            sign = "+" if c.kind == "added" else "−"
+            out.append(f"{sign} {plain(c.new if c.new is not None else c.old or '')}")
     return out
 
 

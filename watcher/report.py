@@ -92,8 +92,11 @@ def text_summary(report: RunReport) -> str:
     lines = []
     for r in report.results:
         extra = ""
-        if r.status in ("new", "changed"):
+        if r.status == "new":
+            extra = f" ({r.sentences} sentences)"
+        if r.status == "changed":
             extra = f" ({len(r.removed)} removed, {len(r.added)} added)"
+        if r.status in ("new", "changed"):
             if r.categories:
                 extra += f" [{', '.join(r.categories)}]"
             if r.commit:

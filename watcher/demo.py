@@ -1,0 +1,188 @@
+"""`watcher demo`: one minute, no network, no set-up.
+
+Real archived versions of Meta's pages (shipped in watcher/demo/, from Open Terms Archive)
+are served on 127.0.0.1 and replayed through the real pipeline into a temporary git
+repository: a first run records them, the next run sees Meta's actual changes, alerts go
+through apprise to an in-process receiver, and the history is printed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "demo"
+PAGES = {
+    # path: (before, after, content type)
+    "/facebook/privacy/policy/printable/": (
+        "facebook_privacy-policy_2025-12-16_a.html.gz",
+        "facebook_privacy-policy_2025-12-16_b.html.gz",
+        "text/html; charset=utf-8",
+    ),
+    "/instagram/policy": (
+        "instagram_privacy-policy_2025-04-07.md.gz",
+        "instagram_privacy-policy_2025-04-15.md.gz",
+        "text/markdown; charset=utf-8",
+    ),
+}
+EXTRACT = {
+    "root": ["#root", "main", "body"],
+    "anchors": ["HowWeUseInformationAI", "AiIntegrations", "ObjectYouHaveThe"],
+    "headings": ["^Object$", "information for AI", "^AI integrations$"],
+    "phrases": [r"\bAIs?\b", "artificial intelligence", "generative", "right to object"],
+}
+MARKERS = {
+    "eu": ["Meta Platforms Ireland Limited", "Irish Data Protection Commission"],
+    "uk": ["Information Commissioner's Office"],
+    "us": [],
+}
+
+
+class _Site:
+    def __init__(self) -> None:
+        self.version = 0
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                page = PAGES.get(self.path)
+                if page is None:
+                    self.send_error(404)
+                    return
+                body = gzip.decompress((DATA / page[site.version]).read_bytes())
+                head = (
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {page[2]}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                self.wfile.write(head + body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _config(url: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "fetch": {"timeout": 10, "retries": 0, "backoff": 0},
+        # the UK is named only so that its markers can tell its text apart from the EU's
+        "regions": {"eu": {"name": "EU", "direct": True}, "uk": {"name": "UK"}},
+        "targets": [
+            {
+                "id": "facebook-privacy-policy",
+                "name": "Meta Privacy Policy",
+                "url": f"{url}/facebook/privacy/policy/printable/",
+                "base_url": "https://mbasic.facebook.com/privacy/policy/printable/",
+                "regions": ["eu"],
+                "markers": {"eu": MARKERS["eu"], "uk": MARKERS["uk"]},
+                "extract": EXTRACT,
+            },
+            {
+                "id": "instagram-privacy-policy",
+                "name": "Instagram Privacy Policy",
+                "url": f"{url}/instagram/policy",
+                "base_url": "https://privacycenter.instagram.com/policy",
+                "regions": ["eu"],
+                "markers": {"eu": MARKERS["eu"], "uk": MARKERS["uk"]},
+                "extract": EXTRACT,
+            },
+        ],
+    }
+
+
+def run_demo(say: Callable[[str], None] = print, keep: str | None = None) -> int:
+    """Replay real versions through the pipeline; return the number of alerts received."""
+    import apprise
+    import yaml
+
+    from .config import parse_config
+    from .history import history
+    from .pipeline import Runner
+    from .report import text_summary
+
+    received: list[tuple[str, str]] = []
+
+    @apprise.decorators.notify(on="watcherdemo")
+    def _receive(body: str, title: str, *args: Any, **kwargs: Any) -> bool:
+        received.append((title, body))
+        return True
+
+    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="watcher-demo-"))
+    site = _Site()
+    saved = {k: os.environ.get(k) for k in ("APPRISE_URLS", "NO_PROXY", "no_proxy")}
+    os.environ["APPRISE_URLS"] = "watcherdemo://local"
+    # the demo's server is on this machine: a corporate HTTP_PROXY must not be asked for it
+    for key in ("NO_PROXY", "no_proxy"):
+        os.environ[key] = ",".join(filter(None, [saved[key], "127.0.0.1", "localhost"]))
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        for args in (
+            ["init", "-q", "-b", "main"],
+            ["config", "user.name", "watcher demo"],
+            ["config", "user.email", "demo@watcher.invalid"],
+            ["config", "commit.gpgsign", "false"],
+        ):
+            subprocess.run(["git", *args], cwd=workdir, check=True, env=env)
+        data = _config(site.url)
+        (workdir / "targets.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        config = parse_config(data, str(workdir / "targets.yaml"))
+        snapshots = workdir / "snapshots"
+        snapshots.mkdir(exist_ok=True)
+
+        say(f"watcher demo: real archived Meta pages served on {site.url}, evidence in {workdir}\n")
+        say(
+            "1. First run: Meta Privacy Policy of 16 Dec 2025 (before the update, raw HTML) "
+            "and Instagram's policy of 7 Apr 2025 (archived text)"
+        )
+        say(text_summary(Runner(config, snapshots).run()) + "\n")
+
+        site.version = 1
+        say("2. Next run: the same pages after Meta changed them (16 Dec 2025, 15 Apr 2025)")
+        say(text_summary(Runner(config, snapshots).run()) + "\n")
+
+        say(f"3. Alerts received through apprise ({len(received)}):")
+        for title, body in received:
+            say(f"--- {title}\n{body}\n")
+
+        say("4. The evidence: `watcher history` of the temporary repository")
+        for entry in history(snapshots):
+            say(
+                f"  {entry.date[:16].replace('T', ' ')}  {entry.target}/{entry.region}  "
+                f"[{', '.join(entry.categories) or '-'}]  {entry.summary}"
+            )
+        say(
+            f"\nRead it: cd {workdir} && git log -p snapshots/"
+            if keep
+            else "\nKeep the repository with `watcher demo --keep DIR` and read it with git log."
+        )
+        return len(received)
+    finally:
+        site.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
