@@ -297,3 +297,13 @@ def test_a_collapsed_extraction_is_refused(origin, proxies, repo, eu_policy, cap
     result = _result(run_json(eu_policy, repo, capsys))
     assert result["status"] == "error"
     assert "shrank" in result["error"]
+
+
+def test_a_runner_in_the_region_may_run_it_direct(origin, repo, tmp_path, capsys, monkeypatch):
+    """WATCHER_DIRECT_EU=1 (a self-hosted runner in the EU) fetches without a proxy, and the
+    variant check still guards what is stored."""
+    origin.page("/policy", {None: fixture_text(EU_A)})
+    monkeypatch.setenv("WATCHER_DIRECT_EU", "1")
+    config = write_config(tmp_path / "t.yaml", [policy_target(origin.url("/policy"))])
+    statuses = {r["region"]: r["status"] for r in run_json(config, repo, capsys)["results"]}
+    assert statuses == {"eu": "new", "uk": "skipped", "us": "region_mismatch"}

@@ -203,6 +203,11 @@ def test_each_region_job_gets_only_its_own_proxy(watch):
     for region in ("eu", "uk"):
         name = f"WATCHER_PROXY_{region.upper()}"
         assert env[name] == f"${{{{ matrix.region == '{region}' && secrets.{name} || '' }}}}"
+        # a job on the region's own runner fetches direct; the variant check still applies
+        direct, runner = f"WATCHER_DIRECT_{region.upper()}", f"WATCHER_RUNNER_{region.upper()}"
+        assert (
+            env[direct] == f"${{{{ matrix.region == '{region}' && vars.{runner} && '1' || '' }}}}"
+        )
 
 
 def test_keepalive_reenables_the_schedule_with_a_grant_of_its_own(watch):

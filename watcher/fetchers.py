@@ -8,6 +8,7 @@ script shell or is refused with 403/406.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -133,9 +134,17 @@ def skip_reason(target: Target, region: Region, fetchers: Fetchers) -> str | Non
     reason = fetchers.unavailable(target)
     if reason:
         return reason
-    if target.variant_by == "ip" and not region.direct and proxy_for(region) is None:
+    if target.variant_by == "ip" and not runs_direct(region) and proxy_for(region) is None:
         return (
             f"no egress for region {region.code}: set {region.proxy_env} to a proxy in "
-            f"that region (or mark the region `direct: true` in the config)"
+            f"that region (or mark the region `direct: true` in the config, or set "
+            f"WATCHER_DIRECT_{region.code.upper()}=1 on a machine in that region)"
         )
     return None
+
+
+def runs_direct(region: Region) -> bool:
+    """The region may fetch without a proxy: the config says so, or the machine running this
+    job is in the region (WATCHER_DIRECT_<REGION>=1, set by the workflow on a regional runner)."""
+    flag = os.environ.get(f"WATCHER_DIRECT_{region.code.upper()}", "").strip().lower()
+    return region.direct or flag in ("1", "true", "yes")
