@@ -387,12 +387,10 @@ def run_cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, s
     return code, out, err
 
 
-def run_json(
-    config: Path,
-    repo: Path,
-    capsys: pytest.CaptureFixture[str],
-    *extra: str,
-) -> dict[str, Any]:
+def run_job(
+    config: Path, repo: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[dict[str, Any], str]:
+    """`watcher run --json` on the repository's snapshots: (the JSON report, all it printed)."""
     code, out, err = run_cli(
         "run",
         "--config",
@@ -400,12 +398,18 @@ def run_json(
         "--snapshots",
         str(repo / "snapshots"),
         "--json",
-        "--no-notify",
         *extra,
         capsys=capsys,
     )
     assert code == 0, err
-    return json.loads(out)
+    return json.loads(out), out + err
+
+
+def run_json(
+    config: Path, repo: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> dict[str, Any]:
+    """A run that sends no alerts (they stay in the outbox)."""
+    return run_job(config, repo, capsys, "--no-notify", *extra)[0]
 
 
 # -- pages built with JavaScript (the browser fetcher) --------------------------------------

@@ -7,7 +7,16 @@ import json
 import subprocess
 
 import pytest
-from conftest import Response, fixture_text, git, page_html, policy_target, run_cli, write_config
+from conftest import (
+    Response,
+    fixture_text,
+    git,
+    page_html,
+    policy_target,
+    run_cli,
+    run_job,
+    write_config,
+)
 from sinks import HttpSink, SmtpServer
 
 from watcher.models import AlertSettings
@@ -26,18 +35,7 @@ def github_env(monkeypatch):
 
 
 def run(config, repo, capsys, *extra):
-    code, out, err = run_cli(
-        "run",
-        "--config",
-        str(config),
-        "--snapshots",
-        str(repo / "snapshots"),
-        "--json",
-        *extra,
-        capsys=capsys,
-    )
-    assert code == 0, err
-    return json.loads(out), out + err
+    return run_job(config, repo, capsys, *extra)
 
 
 @pytest.fixture
