@@ -195,6 +195,11 @@ def classify(
             change.categories = ["other"]  # recorded, never alerted: style, not substance
             continue
         change.categories = categorize(_changed_text(change), rules)
+        if change.categories == ["other"] and change.item and change.section:
+            # a bare list item ("Actions you ask AI at Meta to take…") takes its meaning
+            # from the heading it sits under ("What information do we collect?")
+            context = " › ".join(change.section.split(" › ")[-2:])
+            change.categories = categorize(context, rules)
 
     # AI sections (named by an anchor, a heading rule or an AI phrase in their title) that
     # appear or vanish take the categories of the sentences under them.

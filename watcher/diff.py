@@ -22,6 +22,7 @@ class Line:
     text: str  # the sentence, without list marker or indent
     section: str  # the heading path above it, " › "-joined
     heading: bool = False
+    item: bool = False  # part of a list item: a fragment read under its heading
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Change:
     new: str | None = None
     words: list[tuple[int, str]] = field(default_factory=list)  # word diff for modified
     categories: list[str] = field(default_factory=list)
+    item: bool = False  # a list item's sentence
 
     @property
     def text(self) -> str:
@@ -63,11 +65,12 @@ def parse_lines(markdown: str) -> list[Line]:
             path.append((level, m.group(2)))
             out.append(Line(m.group(2), " › ".join(t for _, t in path[:-1]), heading=True))
             continue
+        item = stripped.startswith("- ") or raw.startswith("  ")
         if stripped.startswith("- "):
             stripped = stripped[2:]
         elif stripped.startswith("\\"):
             stripped = stripped[1:]
-        out.append(Line(stripped, " › ".join(t for _, t in path)))
+        out.append(Line(stripped, " › ".join(t for _, t in path), item=item))
     return out
 
 
@@ -170,21 +173,22 @@ def _pair(removed: list[Line], added: list[Line]) -> list[Change]:
             # sentences added before the partner come first, in document order
             for j in range(start, best):
                 if j not in used:
-                    changes.append(Change("added", added[j].section, new=added[j].text))
+                    changes.append(
+                        Change("added", added[j].section, new=added[j].text, item=added[j].item)
+                    )
                     used.add(j)
             a = added[best]
             used.add(best)
             start = best + 1
+            words = word_diff(r.text, a.text)
             changes.append(
-                Change(
-                    "modified", a.section, old=r.text, new=a.text, words=word_diff(r.text, a.text)
-                )
+                Change("modified", a.section, old=r.text, new=a.text, words=words, item=a.item)
             )
         else:
-            changes.append(Change("removed", r.section, old=r.text))
+            changes.append(Change("removed", r.section, old=r.text, item=r.item))
     for j, a in enumerate(added):
         if j not in used:
-            changes.append(Change("added", a.section, new=a.text))
+            changes.append(Change("added", a.section, new=a.text, item=a.item))
     return changes
 
 

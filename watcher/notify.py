@@ -47,17 +47,27 @@ def commit_link(sha: str | None) -> str | None:
     return f"{repo}/commit/{sha}" if repo else None
 
 
-def _rank(change: Change, alerting: tuple[str, ...]) -> tuple[int, int, int]:
-    """Most important first: alerting categories, then modified/added over removed."""
-    cats = [c for c in change.categories if c in alerting]
-    kind = {"modified": 0, "added": 1, "removed": 2}.get(change.kind, 3)
-    return (-len(cats), kind, -len(change.text))
+_AI_TERMS = re.compile(r"\bAIs?\b|artificial intelligence|generative|\btrain", re.I)
+
+
+def _rank(change: Change, alerting: tuple[str, ...]) -> float:
+    """Most important first: alerting categories, AI named in the sentence itself, new
+    wording over edits and removals (sorted() keeps document order among equals)."""
+    score = len([c for c in change.categories if c in alerting])
+    score += 1 if _AI_TERMS.search(plain(change.text)) else 0
+    score += {"added": 0.5, "modified": 0.25}.get(change.kind, 0)
+    return -score
 
 
 def top_sentences(
     changes: list[Change], alerting: tuple[str, ...], n: int = TOP_SENTENCES
 ) -> list[str]:
-    body = [c for c in changes if not (c.old or c.new or "").startswith("# ")]
+    body, seen = [], set()
+    for c in changes:  # each wording once: a row repeated across legal bases says it once
+        key = plain(c.text)
+        if not (c.old or c.new or "").startswith("# ") and key not in seen:
+            seen.add(key)
+            body.append(c)
     ranked = sorted(body, key=lambda c: _rank(c, alerting))[:n]
     out = []
     for c in ranked:
