@@ -41,7 +41,7 @@ from .errors import FetchError
 from .extract import Document, anchor_matches
 from .fetch import RETRY_STATUSES, Page, _retry_after, proxy_for
 from .models import FetchSettings, Region, Target
-from .normalize import fold_text
+from .text import fold_text
 from .verify import WALL_MAX_CHARS, WALLS
 
 if TYPE_CHECKING:

@@ -145,7 +145,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     doc = Document.from_content(content, target.link_base, target.link_base, name=name)
     text = render_markdown(extract_sections(doc, target.extract), target.link_base)
     print(text, end="")
-    variant = served_variant(doc.text, target.markers) if target.markers else set()
+    variant = served_variant(doc, target.markers) if target.markers else set()
     wall = detect_wall(doc, target.expect)
     print(
         f"\n<!-- {len(sentences_of(text))} sentences; page {len(doc.text)} characters; "

@@ -18,7 +18,7 @@ from .errors import FetchError
 from .extract import Document, looks_like_markdown
 from .fetch import HttpFetcher, Page, proxy_for
 from .models import Config, Region, Target
-from .normalize import fold_text
+from .text import fold_text
 
 if TYPE_CHECKING:
     from .browser import BrowserFetcher

@@ -10,12 +10,12 @@ objection forms (`facebook.com/help/contact/<id>`) live in them.
 from __future__ import annotations
 
 import re
-import unicodedata
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborNode
 
 from .extract import SKIP, Block, Extraction
+from .text import fold_text
 
 DROP_PARAMS = {
     "entry_point",
@@ -59,45 +59,9 @@ REDIRECTORS = {
 _CDN_HOST = re.compile(r"(^|\.)(fbcdn\.net|cdninstagram\.com|fbsbx\.com)$")
 _ANNOTATION_MARK = re.compile(r"\s*\[\d+\]$")
 
-_QUOTES = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u2033": '"',
-        "\u00a0": " ",
-        "\u2007": " ",
-        "\u202f": " ",
-        "\u2009": " ",
-        "\u200a": " ",
-        "\u2002": " ",
-        "\u2003": " ",
-        "\u3000": " ",
-        "\u200b": None,
-        "\u200c": None,
-        "\u200d": None,
-        "\u2060": None,
-        "\ufeff": None,
-        "\u00ad": None,
-    }
-)
-_WS = re.compile(r"\s+")
 # <br> inside a block (table cells of archived text use them for paragraphs and bullets)
 LINE_BREAK = "\u2028"
 _BULLET = re.compile(r"^[*•]\s+")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])(?=\s|$)")
-
-
-def fold_text(text: str) -> str:
-    """Unicode NFC, straight quotes, one kind of space, no zero-width characters."""
-    text = unicodedata.normalize("NFC", text).translate(_QUOTES)
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", _WS.sub(" ", text)).strip()
 
 
 def _same_page(a: str, b: str) -> bool:

@@ -13,7 +13,7 @@ import re
 from .errors import BlockedError, FetchError, RegionMismatch
 from .extract import Document
 from .models import Target
-from .normalize import fold_text
+from .text import fold_text
 
 BLOCK_STATUSES = {401, 403, 406, 429, 451, 999}
 
@@ -66,7 +66,7 @@ def detect_wall(doc: Document, expect: tuple[str, ...] = ()) -> str | None:
     expects (a logged-out Facebook page shows "Create new account" above real content).
     """
     text = doc.text
-    if len(text) <= WALL_MAX_CHARS and not (expect and _has_all(text, expect)):
+    if len(text) <= WALL_MAX_CHARS and not (expect and _has_all(doc, expect)):
         for reason, pattern in WALLS:
             m = pattern.search(text)
             if m:
@@ -78,18 +78,16 @@ def detect_wall(doc: Document, expect: tuple[str, ...] = ()) -> str | None:
     return None
 
 
-def _has_all(text: str, phrases: tuple[str, ...]) -> bool:
-    folded = fold_text(text).lower()
-    return all(fold_text(p).lower() in folded for p in phrases)
+def _has_all(doc: Document, phrases: tuple[str, ...]) -> bool:
+    return all(fold_text(p).lower() in doc.folded for p in phrases)
 
 
-def served_variant(text: str, markers: dict[str, tuple[str, ...]]) -> set[str]:
-    """The regions whose markers appear in the page text (quotes folded on both sides)."""
-    folded = fold_text(text)
+def served_variant(doc: Document, markers: dict[str, tuple[str, ...]]) -> set[str]:
+    """The regions whose markers appear in the page text (quotes and case folded)."""
     return {
         region
         for region, phrases in markers.items()
-        if any(fold_text(p) in folded for p in phrases)
+        if any(fold_text(p).lower() in doc.folded for p in phrases)
     }
 
 
@@ -97,7 +95,7 @@ def check_region(doc: Document, target: Target, region: str) -> None:
     """Raise RegionMismatch unless the page is `region`'s variant."""
     if not target.markers or target.variant_by == "url":
         return
-    found = served_variant(doc.text, target.markers)
+    found = served_variant(doc, target.markers)
     expected = target.markers.get(region, ())
     others = sorted(found - {region})
     if expected and region not in found:
@@ -123,7 +121,7 @@ def verify_page(doc: Document, target: Target, region: str) -> None:
             f"page too short: {len(doc.text)} characters of text, expected at least "
             f"{target.min_length} (truncated capture?)"
         )
-    if target.expect and not _has_all(doc.text, target.expect):
-        missing = [p for p in target.expect if not _has_all(doc.text, (p,))]
+    if target.expect and not _has_all(doc, target.expect):
+        missing = [p for p in target.expect if not _has_all(doc, (p,))]
         raise FetchError(f"expected text {missing[0]!r} is missing (incomplete page?)")
     check_region(doc, target, region)
