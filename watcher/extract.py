@@ -27,7 +27,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from .errors import ExtractionError
 from .models import ExtractRules
-from .text import fold_text, fold_ws
+from .text import fold_chars, fold_ws
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 LEAF_BLOCKS = {
@@ -193,7 +193,7 @@ class Document:
     @cached_property
     def folded(self) -> str:
         """The page text with quotes and spaces folded, lower-cased: for phrase checks."""
-        return fold_text(self.text).lower()
+        return fold_chars(self.text).lower()  # self.text is already whitespace-folded
 
     def root(self, selectors: Iterable[str]) -> LexborNode:
         for selector in selectors:
@@ -214,7 +214,13 @@ class Document:
 def _emit(
     out: list[Block], kind: str, level: int, nodes: list[LexborNode], anchors: tuple[str, ...]
 ) -> None:
-    text = fold_ws("".join((n.text_content or "") if n.tag == "-text" else n.text() for n in nodes))
+    if len(nodes) == 1:  # the common case: one element
+        node = nodes[0]
+        text = fold_ws((node.text_content or "") if node.tag == "-text" else node.text())
+    else:
+        text = fold_ws(
+            "".join((n.text_content or "") if n.tag == "-text" else n.text() for n in nodes)
+        )
     if text:
         out.append(Block(kind, level, text, nodes, anchors))
 
@@ -382,7 +388,30 @@ def _alternation(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | Non
     )
 
 
+_LEADING_BOUNDARY = re.compile(r"\\b([a-z]{2,})")
 _CASE_ESCAPE = re.compile(r"\\[A-Z]|\(\?[a-zA-Z]*-")
+
+
+def _top_level_bar(source: str) -> bool:
+    """Whether the pattern is an alternation at its top level (`a|b`, not `a(?:b|c)`)."""
+    depth, i, in_class = 0, 0, False
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
 
 
 @lru_cache(maxsize=256)
@@ -393,8 +422,17 @@ def _lowered(source: str, flags: int) -> re.Pattern[str] | None:
     """
     if not flags & re.IGNORECASE or _CASE_ESCAPE.search(source):
         return None
+    source = source.lower()
+    m = _LEADING_BOUNDARY.match(source)
+    if m and not _top_level_bar(source):
+        # `\bai…` cannot use re's fast literal scan; `ai(?<=(?<!\w)ai)…` can, same matches
+        word, end = m.group(1), m.end()
+        if source[end : end + 1] in ("?", "*", "+", "{"):  # the last letter is quantified
+            word, end = word[:-1], end - 1
+        if len(word) >= 2:
+            source = f"{word}(?<=(?<!\\w){word}){source[end:]}"
     try:
-        return re.compile(source.lower(), (flags & ~re.IGNORECASE) | re.MULTILINE)
+        return re.compile(source, (flags & ~re.IGNORECASE) | re.MULTILINE)
     except re.error:
         return None
 

@@ -17,15 +17,20 @@ def fold_ws(text: str) -> str:
     return " ".join(text.split())
 
 
-def fold_text(text: str) -> str:
-    """Unicode NFC, straight quotes, one kind of space, no zero-width characters."""
+def fold_chars(text: str) -> str:
+    """Unicode NFC, straight quotes, plain spaces, no zero-width characters."""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
         # str.replace per character present: ~50× faster than str.translate with a dict
         for char, replacement in _FOLDS:
             if char in text:
                 text = text.replace(char, replacement)
-    text = " ".join(text.split())
+    return text
+
+
+def fold_text(text: str) -> str:
+    """fold_chars, then one space between words and none before punctuation."""
+    text = " ".join(fold_chars(text).split())
     # "partners , and" → "partners, and" (inline markup leaves such spaces behind)
     for mark in ",.;:!?":
         if " " + mark in text:
