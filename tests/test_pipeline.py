@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    POLICY_EXTRACT,
     Origin,
     RegionProxy,
     Response,
@@ -307,3 +308,29 @@ def test_a_runner_in_the_region_may_run_it_direct(origin, repo, tmp_path, capsys
     config = write_config(tmp_path / "t.yaml", [policy_target(origin.url("/policy"))])
     statuses = {r["region"]: r["status"] for r in run_json(config, repo, capsys)["results"]}
     assert statuses == {"eu": "new", "uk": "skipped", "us": "region_mismatch"}
+
+
+def test_a_byte_identical_page_is_not_processed_again(origin, proxies, repo, tmp_path, capsys):
+    """The snapshot's metadata keeps a key of what it was made from (page bytes, rules, code):
+    the same bytes again need no extraction; other bytes, or other rules, are processed."""
+    origin.page("/p", {"eu": page_html("facebook/privacy-policy-noise/2025-04-14_a.md")})
+    config = write_config(tmp_path / "t.yaml", [policy_target(origin.url("/p"), regions=["eu"])])
+    first = _result(run_json(config, repo, capsys))
+    assert first["status"] == "new" and not first["same_input"]
+    meta = json.loads((repo / "snapshots/facebook-privacy-policy/eu.json").read_text())
+    assert len(meta["input"]) == 64
+    again = _result(run_json(config, repo, capsys))
+    assert again["status"] == "unchanged" and again["same_input"]
+    assert again["sentences"] == first["sentences"]
+    # the CDN noise changes the bytes: processed, and still unchanged
+    origin.page("/p", {"eu": page_html("facebook/privacy-policy-noise/2025-04-14_b.md")})
+    noisy = _result(run_json(config, repo, capsys))
+    assert noisy["status"] == "unchanged" and not noisy["same_input"]
+    # other rules are another input: the page is processed again (and the result changes)
+    narrower = policy_target(
+        origin.url("/p"), regions=["eu"], extract={**POLICY_EXTRACT, "phrases": [r"\bAIs?\b"]}
+    )
+    config = write_config(tmp_path / "t2.yaml", [narrower])
+    origin.page("/p", {"eu": page_html("facebook/privacy-policy-noise/2025-04-14_a.md")})
+    changed = _result(run_json(config, repo, capsys))
+    assert not changed["same_input"] and changed["status"] == "changed"

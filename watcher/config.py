@@ -456,7 +456,7 @@ def load_config(path: str | Path = "targets.yaml") -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
         # libyaml's loader when present: 8x faster on a long watch list
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         place = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

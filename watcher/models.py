@@ -123,6 +123,7 @@ class Result:
     sentences: int = 0
     events: list[str] = field(default_factory=list)
     alert: bool = False
+    same_input: bool = False  # the page was byte-identical to the snapshot's source
 
     @property
     def title(self) -> str:
@@ -144,4 +145,5 @@ class Result:
             "error": self.error,
             "sentences": self.sentences,
             "alert": self.alert,
+            "same_input": self.same_input,
         }

@@ -9,12 +9,14 @@ never stops the others: it becomes a result with its status and reason.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, FetchError, RegionMismatch, StoreError, WatcherError
 from .extract import Document, extract_sections
+from .fetch import Page
 from .fetchers import Fetchers, skip_reason
 from .models import Config, Region, Result, Target
 from .normalize import render_markdown, sentences_of
@@ -44,6 +47,8 @@ class Observation:
     page_chars: int
     matched: dict[str, list[str]]
     final_url: str
+    input_key: str = ""  # what the text was made from; see input_key()
+    reused: bool = False  # the input was the stored snapshot's own: nothing was processed
 
 
 @dataclass
@@ -93,16 +98,59 @@ def process_page(
     )
 
 
-def observe(fetchers: Fetchers, config: Config, target: Target, region: Region) -> Observation:
-    """Fetch, verify, extract and normalize one (target, region). Raises WatcherError."""
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """The code that turns a page into a snapshot: a new version of it re-processes pages."""
+    digest = hashlib.sha256(__version__.encode())
+    for module in ("extract", "normalize", "text", "verify"):
+        digest.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    return digest.hexdigest()
+
+
+def input_key(page: Page, target: Target, region: str) -> str:
+    """A fingerprint of everything a snapshot is made from: the page's bytes, where they came
+    from, the target's rules and watcher's own code. Equal keys give equal snapshots."""
+    digest = hashlib.sha256(_code_fingerprint().encode())
+    for part in (repr(target), region, page.final_url, page.content_type):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(page.content.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def observe(
+    fetchers: Fetchers,
+    config: Config,
+    target: Target,
+    region: Region,
+    known: Snapshot | None = None,
+) -> Observation:
+    """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
+
+    When the page is byte for byte what `known` was made from (its `input` key), its text is
+    reused without processing: an unchanged, stable page costs a fetch and a hash.
+    """
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
         page = fetchers.fetch(target, region)
         check_status(page.status, page.final_url)
+        key = input_key(page, target, region.code)
+        if known is not None and known.meta.get("input") == key:
+            return Observation(
+                text=known.text,
+                sentences=known.sentences,
+                page_chars=int(known.meta.get("page_chars", 0)),
+                matched=known.meta.get("matched", {}),
+                final_url=page.final_url,
+                input_key=key,
+                reused=True,
+            )
         try:
-            return process_page(
+            observation = process_page(
                 page.content, page.content_type, page.final_url, target, region.code
             )
+            observation.input_key = key
+            return observation
         except RegionMismatch:
             if attempt + 1 >= attempts:
                 raise
@@ -172,6 +220,19 @@ class Pending:
     old: Snapshot | None
     classification: Classification | None = None
 
+    def as_known(self) -> Snapshot:
+        """The first fetch's result, as the snapshot a second fetch is compared with."""
+        obs = self.observation
+        return Snapshot(
+            obs.text,
+            {
+                "input": obs.input_key,
+                "sentences": obs.sentences,
+                "page_chars": obs.page_chars,
+                "matched": obs.matched,
+            },
+        )
+
 
 class Runner:
     def __init__(
@@ -190,6 +251,7 @@ class Runner:
         self.now = now or (lambda: datetime.now(UTC))
         self.repo: GitRepo | None = None
         self._states: dict[str, RegionState] = {}
+        self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
 
     def run(
         self,
@@ -234,7 +296,11 @@ class Runner:
                         to_confirm.append(item)
                     else:
                         pending.append(item)
-            second = [pool.submit(self._observe, fetchers, p.target, p.region) for p in to_confirm]
+            # the second fetch reuses the first one's result when its bytes are the same
+            second = [
+                pool.submit(self._observe, fetchers, p.target, p.region, p.as_known())
+                for p in to_confirm
+            ]
             for item, future in zip(to_confirm, second, strict=True):
                 if self._confirm(item, future.result()):
                     pending.append(item)
@@ -355,9 +421,16 @@ class Runner:
         fetchers: Fetchers,
         target: Target,
         region: Region,
+        first: Snapshot | None = None,
     ) -> Observation | WatcherError:
         try:
-            return observe(fetchers, self.config, target, region)
+            if first is None:  # the first fetch: compare with the stored snapshot
+                known = self.store.read(target.id, region.code)
+                if known is not None:
+                    self._snapshots[(target.id, region.code)] = known
+            else:  # the confirming fetch: compare with the first one
+                known = first
+            return observe(fetchers, self.config, target, region, known)
         except WatcherError as exc:
             return exc
         except Exception as exc:  # a bug in one page's handling must not sink the run
@@ -376,11 +449,8 @@ class Runner:
             self._fail(result, outcome)
             return None
         result.sentences = outcome.sentences
-        try:
-            old = self.store.read(target.id, region.code)
-        except StoreError as exc:
-            self._fail(result, exc)
-            return None
+        result.same_input = outcome.reused
+        old = self._snapshots.get((target.id, region.code))
         status, reason, changes, classification = assess(old, outcome, target, self.config)
         if status == "unchanged":
             result.status = "unchanged"
@@ -435,6 +505,7 @@ class Runner:
             "page_chars": obs.page_chars,
             "recorded_at": recorded_at,
             "matched": obs.matched,
+            "input": obs.input_key,
         }
         message = commit_message(result, item.changes, target, region)
         try:

@@ -130,13 +130,16 @@ class GitRepo:
         """Commit exactly `paths` (other staged work is left alone). None when nothing changed."""
         rel = [str(Path(p).resolve().relative_to(self.top.resolve())) for p in paths]
         self.git("add", "--", *rel)
-        if not self.git("diff", "--cached", "--quiet", "--", *rel, check=False).returncode:
-            return None
-        self._run(
+        done = self._run(
             [*self._identity_args(), "commit", "-q", "--no-verify", "-F", "-", "--", *rel],
             self.top,
             input=redact(message),
+            check=False,
         )
+        if done.returncode != 0:
+            if "nothing" in done.stdout + done.stderr and "commit" in done.stdout + done.stderr:
+                return None  # the files were already as committed
+            raise StoreError(f"git commit failed: {redact(done.stderr.strip() or done.stdout)}")
         return self.git("rev-parse", "HEAD").stdout.strip()
 
     def first_commit_adding(self, text: str, path: Path) -> str | None:
