@@ -334,3 +334,38 @@ def test_a_byte_identical_page_is_not_processed_again(origin, proxies, repo, tmp
     origin.page("/p", {"eu": page_html("facebook/privacy-policy-noise/2025-04-14_a.md")})
     changed = _result(run_json(config, repo, capsys))
     assert not changed["same_input"] and changed["status"] == "changed"
+
+
+def test_changes_are_committed_one_by_one_even_on_a_detached_head(tmp_path):
+    """commit_many writes one commit per change in order, with each file as it was at that
+    change, on a branch or a detached HEAD, and leaves the index in line."""
+    from watcher.store import GitRepo
+
+    root = tmp_path / "r"
+    root.mkdir()
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["config", "user.name", "T"],
+        ["config", "user.email", "t@example.invalid"],
+    ):
+        git(root, *args)
+    (root / "a b.md").write_text("one\n")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "Start")
+    git(root, "checkout", "-q", "--detach")
+    (root / "a b.md").write_text("three\n")
+    (root / "new.json").write_text("{}\n")
+    shas = GitRepo(root).commit_many(
+        [
+            ("Second\n\nbody", {"a b.md": b"two\n"}),
+            ("Third", {"a b.md": b"three\n", "new.json": b"{}\n"}),
+        ]
+    )
+    assert git(root, "log", "--format=%H %s").split("\n")[:3] == [
+        f"{shas[1]} Third",
+        f"{shas[0]} Second",
+        git(root, "rev-parse", "HEAD~2").strip() + " Start",
+    ]
+    assert git(root, "show", f"{shas[0]}:a b.md") == "two\n"
+    assert git(root, "status", "--porcelain") == ""
+    assert git(root, "for-each-ref", "refs/watcher") == ""

@@ -306,8 +306,20 @@ class Runner:
                     pending.append(item)
         order = {key: i for i, key in enumerate(results)}
         pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
+        batch: list[tuple[str, dict[str, bytes]]] = []
+        recorded: list[Result] = []
         for item in pending:
-            self._record(item)
+            commit = self._record(item)
+            if commit is not None:
+                batch.append(commit)
+                recorded.append(item.result)
+        if batch and self.repo is not None:
+            try:
+                for result, sha in zip(recorded, self.repo.commit_many(batch), strict=True):
+                    result.commit = sha
+            except StoreError as exc:
+                for result in recorded:
+                    self._fail(result, exc)
         extra: dict[str, Any] = {}
         if self.repo is not None:
             self._track_failures(list(results.values()))
@@ -481,7 +493,9 @@ class Runner:
         )
         return False
 
-    def _record(self, item: Pending) -> None:
+    def _record(self, item: Pending) -> tuple[str, dict[str, bytes]] | None:
+        """Write the snapshot (and feed, and outbox) files; return the commit to make: its
+        message and the files' content as of this change."""
         from .feed import add_entry, feed_path
         from .render import render_html
         from .report import commit_message
@@ -513,11 +527,7 @@ class Runner:
             if result.status == "changed":
                 feed = feed_path(self.store.root, region.code)
                 md_path = paths[0]
-                history = (
-                    str(md_path.resolve().relative_to(self.repo.top.resolve()))
-                    if self.repo is not None
-                    else str(md_path)
-                )
+                history = self.repo.relative(md_path) if self.repo is not None else str(md_path)
                 add_entry(
                     feed,
                     region_name=region.name,
@@ -547,6 +557,7 @@ class Runner:
                     )
                     state.save()
                     paths.append(state.path)
-                result.commit = self.repo.commit(paths, message)
+                return message, {self.repo.relative(p): p.read_bytes() for p in paths}
         except (StoreError, OSError) as exc:
             self._fail(result, exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+        return None
