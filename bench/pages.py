@@ -10,13 +10,17 @@ looks at all of `#root`) both see exactly one changed sentence.
 
 from __future__ import annotations
 
-import gzip
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OTA = ROOT / "tests" / "fixtures" / "ota"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import OTA, fixture_text, page_html  # noqa: E402  (the tests' own page loaders)
+
+__all__ = ["fixture_text", "page_html"]
 SOURCE_DIR = "facebook/privacy-policy"
 MICRO_PAGE = f"{SOURCE_DIR}/2025-12-16_b.html"
 PRINTABLE = "https://mbasic.facebook.com/privacy/policy/printable/"
@@ -26,30 +30,6 @@ EU_MARKERS = ["Meta Platforms Ireland Limited", "Irish Data Protection Commissio
 CHANGED_EVERY = 10  # page i is in the changed 10% when i % CHANGED_EVERY == 0
 
 _AI = re.compile(r"\bAI\b")
-
-
-def fixture_text(name: str) -> str:
-    path = OTA / name
-    if not path.exists():
-        path = OTA / (name + ".gz")
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
-    return data.decode("utf-8")
-
-
-def page_html(name: str, title: str = "Meta Privacy Policy") -> str:
-    """Like tests/conftest.py page_html: raw HTML as it is, Markdown rendered into #root."""
-    from watcher.extract import markdown_to_html
-
-    text = fixture_text(name)
-    if name.endswith(".html"):
-        return text
-    body = markdown_to_html(text).removeprefix("<html><body>").removesuffix("</body></html>")
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}'
-        f'</title></head><body><div id="root">{body}</div></body></html>'
-    )
 
 
 def source_names() -> list[str]:
