@@ -125,10 +125,6 @@ class Result:
     alert: bool = False
     same_input: bool = False  # the page was byte-identical to the snapshot's source
 
-    @property
-    def title(self) -> str:
-        return f"{self.name or self.target} ({self.region.upper()})"
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,

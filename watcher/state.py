@@ -44,7 +44,3 @@ class RegionState:
         atomic_write(self.path, text)
         self._saved = text
         return True
-
-    @property
-    def pending(self) -> list[dict[str, Any]]:
-        return list(self.outbox)
