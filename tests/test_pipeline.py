@@ -369,3 +369,32 @@ def test_changes_are_committed_one_by_one_even_on_a_detached_head(tmp_path):
     assert git(root, "show", f"{shas[0]}:a b.md") == "two\n"
     assert git(root, "status", "--porcelain") == ""
     assert git(root, "for-each-ref", "refs/watcher") == ""
+
+
+def test_check_prints_the_extraction_and_stores_nothing(origin, proxies, repo, eu_policy, capsys):
+    code, out, _ = run_cli(
+        "check", "facebook-privacy-policy", "--config", str(eu_policy), capsys=capsys
+    )
+    assert code == 0
+    assert out.startswith("== Meta Privacy Policy (EU) ")
+    assert "### Developing and improving AI at Meta" not in out  # before the Dec 2025 update
+    assert "[right to object to](https://www.facebook.com/help/contact/367438723733209)" in out
+    assert not (repo / "snapshots/facebook-privacy-policy").exists()
+
+
+def test_extract_reads_a_saved_page_offline_even_compressed(tmp_path, capsys):
+    from conftest import OTA, SHIPPED
+
+    page = OTA / "facebook/privacy-policy/2025-12-16_b.html.gz"
+    code, out, err = run_cli(
+        "extract",
+        str(page),
+        "--target",
+        "facebook-privacy-policy",
+        "--config",
+        str(SHIPPED),
+        capsys=capsys,
+    )
+    assert code == 0
+    assert "### Developing and improving AI at Meta" in out
+    assert "variant markers found: eu" in err
