@@ -328,8 +328,9 @@ class Setup:
         return self.dir / f"cache-{name}.db"
 
 
-def run_watcher(setup: Setup, repo: Path, tag: str, env: dict[str, str]) -> dict[str, Any]:
-    cmd = [
+def watcher_cmd(setup: Setup, repo: Path) -> list[str]:
+    """The run the benchmark measures (and profiles)."""
+    return [
         str(WATCHER),
         "run",
         "--config",
@@ -339,6 +340,10 @@ def run_watcher(setup: Setup, repo: Path, tag: str, env: dict[str, str]) -> dict
         "--json",
         "--no-notify",
     ]
+
+
+def run_watcher(setup: Setup, repo: Path, tag: str, env: dict[str, str]) -> dict[str, Any]:
+    cmd = watcher_cmd(setup, repo)
     out = setup.out / f"watcher-{tag}.json"
     m = measure(cmd, repo, out, env)
     try:
@@ -795,14 +800,7 @@ def profile(n: int, server: Server, template: Path, env: dict[str, str], bindir:
         "--output",
         str(raw),
         "--",
-        str(WATCHER),
-        "run",
-        "--config",
-        str(setup.watcher_config),
-        "--snapshots",
-        str(repo / "snapshots"),
-        "--json",
-        "--no-notify",
+        *watcher_cmd(setup, repo),
     ]
     log("profile: py-spy record on the unchanged run")
     m = measure(cmd, repo, setup.out / "profile.json", env)

@@ -39,7 +39,7 @@ from urllib.parse import unquote, urlsplit
 from . import __version__, secrets
 from .errors import FetchError
 from .extract import Document, anchor_matches
-from .fetch import RETRY_STATUSES, Page, _retry_after, proxy_for
+from .fetch import RETRY_STATUSES, Page, Retry, _retry_after, proxy_for, retry_wait
 from .models import FetchSettings, Region, Target
 from .text import fold_text
 from .verify import WALL_MAX_CHARS, WALLS
@@ -267,12 +267,6 @@ def wall_phrase(doc: Document) -> str | None:
     return None
 
 
-class _Retry(Exception):
-    def __init__(self, message: str, wait: float | None = None):
-        super().__init__(message)
-        self.wait = wait
-
-
 def _first_line(exc: BaseException) -> str:
     """Playwright's messages carry a multi-line call log; the first line says what failed."""
     text = str(exc).strip().splitlines()
@@ -480,19 +474,11 @@ class BrowserFetcher:
             try:
                 async with self._slots:
                     return await self._capture(context, target, region)
-            except _Retry as exc:
+            except Retry as exc:
                 last = str(exc)
                 if attempt == s.retries:
                     break
-                wait = exc.wait
-                if wait is None:
-                    wait = s.backoff * (2**attempt)
-                elif wait > s.max_retry_after:
-                    raise FetchError(
-                        f"{last}; the server asks to wait {wait:.0f} s, more than "
-                        f"fetch.max_retry_after ({s.max_retry_after:.0f} s)"
-                    ) from None
-                await asyncio.sleep(wait)
+                await asyncio.sleep(retry_wait(exc, attempt, s))
         raise FetchError(f"{last} (after {s.retries + 1} attempts)")
 
     async def _capture(self, context: BrowserContext, target: Target, region: Region) -> Page:
@@ -514,13 +500,13 @@ class BrowserFetcher:
                     target.url, wait_until="domcontentloaded", timeout=s.timeout * 1000
                 )
             except PlaywrightError as exc:
-                raise _Retry(f"could not load {target.url}: {_first_line(exc)}") from None
+                raise Retry(f"could not load {target.url}: {_first_line(exc)}") from None
             if response is None:
                 raise FetchError(f"no response loading {target.url}")
             status = response.status
             if status in RETRY_STATUSES:
                 wait = _retry_after(await response.header_value("retry-after"), 0)
-                raise _Retry(f"HTTP {status} from {page.url}", wait)
+                raise Retry(f"HTTP {status} from {page.url}", wait)
             html = await self._settle(page, target, status, deadline)
             final_url = page.url
         finally:

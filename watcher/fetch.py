@@ -45,10 +45,25 @@ def proxy_for(region: Region) -> str | None:
     return value or None
 
 
-class _Retry(Exception):
+class Retry(Exception):
+    """A failure worth another attempt (network, 429, 5xx), with the wait the server asked."""
+
     def __init__(self, message: str, wait: float | None = None):
         super().__init__(message)
         self.wait = wait
+
+
+def retry_wait(exc: Retry, attempt: int, settings: FetchSettings) -> float:
+    """Seconds before the next attempt: the server's Retry-After, else exponential backoff
+    with a little jitter. A Retry-After beyond fetch.max_retry_after gives up at once."""
+    if exc.wait is None:
+        return settings.backoff * (2**attempt) * (1 + random.random() / 4)
+    if exc.wait > settings.max_retry_after:
+        raise FetchError(
+            f"{exc}; the server asks to wait {exc.wait:.0f} s, more than "
+            f"fetch.max_retry_after ({settings.max_retry_after:.0f} s)"
+        ) from None
+    return exc.wait
 
 
 def _retry_after(value: str | None, limit: float) -> float | None:
@@ -118,19 +133,11 @@ class HttpFetcher:
         for attempt in range(s.retries + 1):
             try:
                 return self._fetch_once(url, region)
-            except _Retry as exc:
+            except Retry as exc:
                 last = str(exc)
                 if attempt == s.retries:
                     break
-                wait = exc.wait
-                if wait is None:
-                    wait = s.backoff * (2**attempt) * (1 + random.random() / 4)
-                elif wait > s.max_retry_after:
-                    raise FetchError(
-                        f"{last}; the server asks to wait {wait:.0f} s, more than "
-                        f"fetch.max_retry_after ({s.max_retry_after:.0f} s)"
-                    ) from None
-                time.sleep(wait)
+                time.sleep(retry_wait(exc, attempt, s))
         raise FetchError(f"{last} (after {s.retries + 1} attempts)")
 
     def _fetch_once(self, url: str, region: Region) -> Page:
@@ -161,7 +168,7 @@ class HttpFetcher:
                         continue
                     if status in RETRY_STATUSES:
                         wait = _retry_after(response.headers.get("retry-after"), s.max_retry_after)
-                        raise _Retry(f"HTTP {status} from {current}", wait)
+                        raise Retry(f"HTTP {status} from {current}", wait)
                     body = self._read_capped(response, current)
                     ctype = response.headers.get("content-type", "text/html")
                     if status == 200 and not ctype.split(";")[0].strip().lower().startswith(
@@ -182,18 +189,18 @@ class HttpFetcher:
                         elapsed=time.perf_counter() - started,
                     )
             except httpx.TimeoutException as exc:
-                raise _Retry(f"timed out fetching {current} ({type(exc).__name__})") from None
+                raise Retry(f"timed out fetching {current} ({type(exc).__name__})") from None
             except httpx.RemoteProtocolError as exc:
-                raise _Retry(
+                raise Retry(
                     f"connection broke while fetching {current} (truncated?): "
                     f"{secrets.redact(str(exc))}"
                 ) from None
             except httpx.ProxyError as exc:
-                raise _Retry(
+                raise Retry(
                     f"region proxy failed for {current}: {secrets.redact(str(exc))}"
                 ) from None
             except httpx.TransportError as exc:
-                raise _Retry(
+                raise Retry(
                     f"could not fetch {current}: {secrets.redact(str(exc)) or type(exc).__name__}"
                 ) from None
         raise FetchError(f"more than {s.max_redirects} redirects from {url}")
