@@ -54,8 +54,8 @@ from conftest import (  # noqa: E402  (the tests' servers and pages, on purpose)
     write_config,
 )
 
-from watcher.browser import browser_missing, find_chromium  # noqa: E402
-from watcher.extract import markdown_to_html  # noqa: E402
+from watcher.fetch.browser import browser_missing, find_chromium  # noqa: E402
+from watcher.page import markdown_to_html  # noqa: E402
 
 WATCHER = ROOT / ".venv" / "bin" / "watcher"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")

@@ -17,8 +17,9 @@ import time
 from pages import MICRO_PAGE, POLICY_TARGET, ROOT, fixture_text
 
 from watcher.config import load_config
-from watcher.extract import Document, extract_sections
+from watcher.extract import extract_sections
 from watcher.normalize import render_markdown
+from watcher.page import Document
 from watcher.verify import verify_page
 
 

@@ -49,8 +49,9 @@ class Source:
 
 def _snapshot_lines(html: str) -> list[str]:
     from watcher.config import load_config
-    from watcher.extract import Document, extract_sections
+    from watcher.extract import extract_sections
     from watcher.normalize import render_markdown, sentences_of
+    from watcher.page import Document
 
     target = load_config(ROOT / "targets.yaml").target(POLICY_TARGET)
     doc = Document(html, PRINTABLE, PRINTABLE)

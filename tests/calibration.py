@@ -21,8 +21,7 @@ from watcher.classify import alerting  # noqa: E402
 from watcher.config import load_config  # noqa: E402
 from watcher.diff import Change  # noqa: E402
 from watcher.errors import WatcherError  # noqa: E402
-from watcher.pipeline import assess, process_page  # noqa: E402
-from watcher.store import Snapshot  # noqa: E402
+from watcher.process import as_snapshot, assess, process_page  # noqa: E402
 
 CASES = yaml.safe_load((HERE / "data" / "calibration.yaml").read_text())["cases"]
 CONFIG = load_config(SHIPPED)
@@ -47,9 +46,7 @@ def evaluate(case: dict) -> Outcome:
         return process_page(fixture_text(name), None, PRINTABLE, target, case["region"], name)
 
     old = observe(case["old"])
-    snapshot = Snapshot(
-        old.text, {"matched": old.matched, "sentences": old.sentences, "page_chars": old.page_chars}
-    )
+    snapshot = as_snapshot(old)
     try:
         new = observe(case["new"])
     except WatcherError as exc:

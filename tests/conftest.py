@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from watcher.extract import markdown_to_html
+from watcher.page import markdown_to_html
 
 # notification receivers (SMTP server, HTTP sink) live in tests/sinks.py
 pytest_plugins = ["sinks"]
@@ -131,7 +131,9 @@ class Origin:
 
         self.server = _Server(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
 
     def url(self, path: str) -> str:
@@ -246,7 +248,9 @@ class RegionProxy:
 
         self.server = _Server(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
@@ -254,27 +258,46 @@ class RegionProxy:
             return f"http://{self.auth[0]}:{self.auth[1]}@127.0.0.1:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
+    def reset(self) -> None:
+        self.requests.clear()
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
-@pytest.fixture
-def origin() -> Iterator[Origin]:
+@pytest.fixture(scope="session")
+def _origin_server() -> Iterator[Origin]:
     server = Origin()
     yield server
     server.close()
 
 
 @pytest.fixture
-def proxies(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, RegionProxy]]:
-    """One forward proxy per non-US region, wired through WATCHER_PROXY_<REGION>."""
+def origin(_origin_server: Origin) -> Origin:
+    """The session's origin server, with no pages and no requests yet for this test."""
+    _origin_server.routes.clear()
+    _origin_server.requests.clear()
+    return _origin_server
+
+
+@pytest.fixture(scope="session")
+def _region_proxies() -> Iterator[dict[str, RegionProxy]]:
     made = {code: RegionProxy(code) for code in ("eu", "uk")}
-    for code, proxy in made.items():
-        monkeypatch.setenv(f"WATCHER_PROXY_{code.upper()}", proxy.url)
     yield made
     for proxy in made.values():
         proxy.close()
+
+
+@pytest.fixture
+def proxies(
+    _region_proxies: dict[str, RegionProxy], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, RegionProxy]:
+    """One forward proxy per non-US region, wired through WATCHER_PROXY_<REGION>."""
+    for code, proxy in _region_proxies.items():
+        proxy.reset()
+        monkeypatch.setenv(f"WATCHER_PROXY_{code.upper()}", proxy.url)
+    return _region_proxies
 
 
 @pytest.fixture(autouse=True)

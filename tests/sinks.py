@@ -114,7 +114,9 @@ class HttpSink:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     def url(self, secret: str = "s3cr3tT0ken") -> str:
         return f"json://hook:{secret}@127.0.0.1:{self.port}/notify/{secret}"

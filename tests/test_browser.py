@@ -35,13 +35,13 @@ from conftest import (
 )
 from selectolax.lexbor import LexborHTMLParser
 
-from watcher.browser import browser_missing, proxy_settings
 from watcher.config import load_config
-from watcher.extract import Document, extract_sections, markdown_to_html
-from watcher.fetch import Page
-from watcher.fetchers import is_script_shell
+from watcher.extract import extract_sections
+from watcher.fetch import Page, is_script_shell
+from watcher.fetch.browser import browser_missing, proxy_settings
 from watcher.models import ExtractRules, Target
 from watcher.normalize import render_markdown
+from watcher.page import Document, markdown_to_html
 
 MISSING = browser_missing()
 needs_browser = pytest.mark.skipif(

@@ -9,8 +9,9 @@ from conftest import PRINTABLE, SHIPPED, fixture_text, page_html
 
 from watcher.config import load_config
 from watcher.errors import ExtractionError
-from watcher.extract import Document, extract_sections
+from watcher.extract import extract_sections
 from watcher.normalize import clean_url, render_markdown, sentences_of, split_sentences
+from watcher.page import Document
 
 CONFIG = load_config(SHIPPED)
 POLICY = CONFIG.target("facebook-privacy-policy")

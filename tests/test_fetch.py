@@ -9,7 +9,7 @@ from conftest import Origin, RegionProxy, Response, git, page_html, policy_targe
 from conftest import write_config as _write_config
 
 from watcher.errors import FetchError
-from watcher.fetch import HttpFetcher
+from watcher.fetch.http import HttpFetcher
 from watcher.models import FetchSettings, Region
 
 US = Region("us", "US", direct=True)

@@ -143,7 +143,7 @@ def test_compare_shows_what_eu_users_are_told_that_us_users_are_not(recorded, re
 
 
 def test_compare_folds_spelling_and_date_formats(tmp_path, capsys):
-    folder = tmp_path / "snapshots" / "genai"
+    folder = tmp_path / "snapshots" / "privacy-center-genai"
     folder.mkdir(parents=True)
     (folder / "us.md").write_text(
         "# AI\n\nWe personalize ads like posts on June 16, 2025.\nWe use public posts.\n"
@@ -155,7 +155,7 @@ def test_compare_folds_spelling_and_date_formats(tmp_path, capsys):
         _cli(
             capsys,
             "compare",
-            "genai",
+            "privacy-center-genai",
             "uk",
             "us",
             "--json",

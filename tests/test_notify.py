@@ -19,8 +19,9 @@ from conftest import (
 )
 from sinks import HttpSink, SmtpServer
 
-from watcher.models import AlertSettings
-from watcher.notify import Destination, _message, fit
+from watcher.alerts import Channel, compose, fit
+from watcher.env import GitHubContext
+from watcher.models import Alert, AlertKind, AlertSettings
 
 EU_A = "facebook/privacy-policy/2025-12-16_a.html"
 EU_B = "facebook/privacy-policy/2025-12-16_b.html"
@@ -245,22 +246,25 @@ def test_notify_test_reports_each_url_masked(sink, capsys, monkeypatch, tmp_path
         dead.close()
 
 
-def test_long_text_is_trimmed_at_a_line_with_a_link_to_the_rest(sink, monkeypatch):
-    monkeypatch.setenv("GITHUB_REPOSITORY", "example-org/watcher-evidence")
+def test_long_text_is_trimmed_at_a_line_with_a_link_to_the_rest():
+    github = GitHubContext(repository="example-org/watcher-evidence")
     sentences = "\n".join(
         f"+ Sentence number {i} about training AI on public posts." for i in range(200)
     )
-    alert = {
-        "title": "T",
-        "text": sentences,
-        "source_url": "https://x.example/p",
-        "commit": None,
-        "region": "eu",
-        "html": "",
-    }
-    dest = Destination("k", None, "json://x", set(), False, 500, 0)
-    _, body, fmt = _message([alert], dest)
-    assert fmt == "text" and len(body) <= 500
+    alert = Alert(
+        id="change:t:eu:0",
+        kind=AlertKind.CHANGE,
+        target="t",
+        region="eu",
+        title="T",
+        text=sentences,
+        html="",
+        source_url="https://x.example/p",
+        created_at="2026-01-01T00:00:00Z",
+    )
+    message = compose([alert], Channel(email=False, body_maxlen=500), github)
+    body = message.body
+    assert not message.html and len(body) <= 500
     assert body.endswith(
         "… trimmed to fit; read the rest: https://github.com/example-org/watcher-evidence"
     )

@@ -126,7 +126,7 @@ def _browser_notice() -> str:
 
 
 def page_html_from_md(md: str, title: str) -> str:
-    from watcher.extract import markdown_to_html
+    from watcher.page import markdown_to_html
 
     body = markdown_to_html(md).removeprefix("<html><body>").removesuffix("</body></html>")
     return f"<html><head><title>{title}</title></head><body>{body}</body></html>"
@@ -228,7 +228,9 @@ def test_section_not_found_is_an_error_not_an_empty_snapshot(
     origin, proxies, repo, tmp_path, capsys
 ):
     origin.page("/threads", {"eu": page_html("threads/privacy-policy/2025-07-17.md")})
-    target = policy_target(origin.url("/threads"), regions=["eu"], markers={}, min_length=2000)
+    target = policy_target(
+        origin.url("/threads"), regions=["eu"], markers={"none": "a test page"}, min_length=2000
+    )
     config = write_config(tmp_path / "t.yaml", [target])
     result = _result(run_json(config, repo, capsys))
     assert result["status"] == "error"
@@ -339,7 +341,7 @@ def test_a_byte_identical_page_is_not_processed_again(origin, proxies, repo, tmp
 def test_changes_are_committed_one_by_one_even_on_a_detached_head(tmp_path):
     """commit_many writes one commit per change in order, with each file as it was at that
     change, on a branch or a detached HEAD, and leaves the index in line."""
-    from watcher.store import GitRepo
+    from watcher.evidence.git import GitRepo, NewCommit
 
     root = tmp_path / "r"
     root.mkdir()
@@ -357,8 +359,8 @@ def test_changes_are_committed_one_by_one_even_on_a_detached_head(tmp_path):
     (root / "new.json").write_text("{}\n")
     shas = GitRepo(root).commit_many(
         [
-            ("Second\n\nbody", {"a b.md": b"two\n"}),
-            ("Third", {"a b.md": b"three\n", "new.json": b"{}\n"}),
+            NewCommit("Second\n\nbody", {"a b.md": b"two\n"}),
+            NewCommit("Third", {"a b.md": b"three\n", "new.json": b"{}\n"}),
         ]
     )
     assert git(root, "log", "--format=%H %s").split("\n")[:3] == [

@@ -154,7 +154,7 @@ def categorize(text: str, rules: tuple[CategoryRule, ...]) -> list[str]:
         for rule in rules
         if any(p.search(readable) or p.search(text) for p in rule.patterns)
     ]
-    ordered = [c for c in CATEGORIES if c in found]
+    ordered: list[str] = [c for c in CATEGORIES if c in found]
     return ordered or ["other"]
 
 
@@ -189,7 +189,7 @@ def classify(
     """
     events: list[Event] = []
     for change in changes:
-        if (change.old or "").startswith("# ") or (change.new or "").startswith("# "):
+        if change.heading:
             continue  # heading lines are context; sections are judged from the metadata
         if change.kind == "modified" and is_editorial(change.old or "", change.new or ""):
             change.categories = ["other"]  # recorded, never alerted: style, not substance
@@ -209,7 +209,7 @@ def classify(
             (t, "section_removed", "vanished") for t in was if t not in now
         ]:
             under = {c for ch in changes if title in ch.section.split(" › ") for c in ch.categories}
-            cats = [c for c in CATEGORIES if c in under] or categorize(title, rules)
+            cats: list[str] = [c for c in CATEGORIES if c in under] or categorize(title, rules)
             events.append(Event(kind, f"AI section “{title}” {verb}", cats))
 
     if old is not None:
@@ -218,15 +218,15 @@ def classify(
             (form_ids(c.old or ""), form_ids(c.new or "")) for c in changes if c.kind == "modified"
         ]
         repointed: set[str] = set()
-        for was, now in modified_pairs:
-            for gone in set(was) - set(now):
-                for came in set(now) - set(was):
+        for ids_was, ids_now in modified_pairs:
+            for gone in set(ids_was) - set(ids_now):
+                for came in set(ids_now) - set(ids_was):
                     if gone not in after and came not in before:
                         events.append(
                             Event(
                                 "form_repointed",
                                 f"Form link re-pointed: contact/{gone} → contact/{came} "
-                                f"(“{now[came]}”)",
+                                f"(“{ids_now[came]}”)",
                                 ["opt_out"],
                             )
                         )

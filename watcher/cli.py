@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .errors import ConfigError, UsageError, WatcherError
 
 if TYPE_CHECKING:
-    from .pipeline import RunReport
+    from .report import RunReport
 
 EXAMPLES = """\
 examples:
@@ -27,10 +28,6 @@ examples:
   watcher extract page.html --target facebook-privacy-policy
   watcher validate                        check targets.yaml
 """
-
-
-class UsageError(Exception):
-    pass
 
 
 def _config_args(p: argparse.ArgumentParser, snapshots: bool = True) -> None:
@@ -51,29 +48,32 @@ def _config_args(p: argparse.ArgumentParser, snapshots: bool = True) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .pipeline import Runner
     from .report import text_summary, to_json
+    from .run import Runner
 
     config = load_config(args.config)
     runner = Runner(config, args.snapshots, commit=not args.no_commit, notify=not args.no_notify)
     report = runner.run(targets=args.target, regions=args.region)
     print(to_json(report) if args.json else text_summary(report))
     _github_outputs(report, args.snapshots)
-    return 0
+    for result in report.internal_errors:
+        print(f"error: {result.target}/{result.region}: {result.error}", file=sys.stderr)
+    return 1 if report.internal_errors else 0
 
 
 def _github_outputs(report: RunReport, snapshots: str) -> None:
     """In GitHub Actions: the job summary table and a warning per page that failed."""
     import os
 
-    from .report import annotations, step_summary
+    from . import env
+    from .report import step_summary, warning_annotations
 
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(step_summary(report, os.path.relpath(snapshots)))
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in annotations(report):
+    github = env.github()
+    if github.step_summary:
+        with open(github.step_summary, "a", encoding="utf-8") as handle:
+            handle.write(step_summary(report, github, os.path.relpath(snapshots)))
+    if github.actions:
+        for line in warning_annotations(report):
             print(line, file=sys.stderr)
 
 
@@ -83,50 +83,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     pairs = sum(len(t.regions) for t in config.targets)
     print(
-        f"{args.config}: OK: {len(config.targets)} targets, {len(config.regions)} regions, "
-        f"{pairs} target × region pairs"
+        f"{args.config}: OK: {_n(len(config.targets), 'target')}, "
+        f"{_n(len(config.regions), 'region')}, {_n(pairs, 'target × region pair')}"
     )
     return 0
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .errors import WatcherError
-    from .fetchers import Fetchers, skip_reason
-    from .pipeline import observe
-    from .secrets import redact, register_env
+    from .run import check
 
-    register_env()
     config = load_config(args.config)
-    target = config.target(args.target)
-    codes = args.region or list(target.regions)
-    with Fetchers(config) as fetchers:
-        for code in codes:
-            if code not in config.regions:
-                raise UsageError(
-                    f"--region: unknown region '{code}' (known: {', '.join(config.regions)})"
-                )
-            region = config.regions[code]
-            reason = skip_reason(target, region, fetchers)
-            header = f"== {target.name} ({region.name}) {target.url}"
-            if reason:
-                print(f"{header}\nskipped: {reason}\n")
-                continue
-            try:
-                obs = observe(fetchers, config, target, region)
-            except WatcherError as exc:
-                print(f"{header}\n{getattr(exc, 'status', 'error')}: {redact(str(exc))}\n")
-                continue
-            print(f"{header}\n{obs.sentences} sentences, page {obs.page_chars} characters\n")
-            print(obs.text)
+    for outcome in check(config, args.target, args.region):
+        print(outcome.header)
+        if outcome.observation is None:
+            print(f"{outcome.status}: {outcome.reason}\n")
+            continue
+        obs = outcome.observation
+        print(f"{obs.sentences} sentences, page {obs.page_chars} characters\n")
+        print(obs.text)
     return 0
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .extract import Document, extract_sections
-    from .normalize import render_markdown, sentences_of
-    from .verify import detect_wall, served_variant
+    from .page import decode
+    from .process import inspect_page
 
     config = load_config(args.config)
     target = config.target(args.target)
@@ -140,16 +126,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
         import gzip
 
         data, name = gzip.decompress(data), name.removesuffix(".gz")
-    content = data.decode("utf-8", errors="replace")
-    doc = Document.from_content(content, target.link_base, target.link_base, name=name)
-    text = render_markdown(extract_sections(doc, target.extract), target.link_base)
-    print(text, end="")
-    variant = served_variant(doc, target.markers) if target.markers else set()
-    wall = detect_wall(doc, target.expect)
+    seen = inspect_page(decode(data, None), target, name)
+    print(seen.observation.text, end="")
     print(
-        f"\n<!-- {len(sentences_of(text))} sentences; page {len(doc.text)} characters; "
-        f"variant markers found: {', '.join(sorted(variant)) or 'none'}"
-        f"{'; looks like a wall: ' + wall if wall else ''} -->",
+        f"\n<!-- {seen.observation.sentences} sentences; page {seen.observation.page_chars} "
+        f"characters; variant markers found: {', '.join(sorted(seen.variant)) or 'none'}"
+        f"{'; looks like a wall: ' + seen.wall if seen.wall else ''} -->",
         file=sys.stderr,
     )
     return 0
@@ -158,9 +140,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import json
 
-    from .history import history
+    from .evidence.history import history
 
-    entries = history(args.snapshots, args.target, args.region, args.limit)
+    entries = history(args.snapshots, args.target, args.region, args.limit, upgrades=args.all)
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
         return 0
@@ -177,7 +159,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .history import diff_versions
+    from .evidence.history import diff_versions
     from .render import render_html, render_markdown, render_text
 
     config = load_config(args.config)
@@ -200,8 +182,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from .history import compare_regions
+    from .config import load_config
+    from .evidence.history import compare_regions
 
+    config = load_config(args.config)
+    config.target(args.target)
+    for code in (args.region_a, args.region_b):
+        if code not in config.regions:
+            raise UsageError(f"unknown region '{code}' (known: {', '.join(config.regions)})")
     c = compare_regions(args.snapshots, args.target, args.region_a, args.region_b)
     if args.json:
         print(
@@ -237,30 +225,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from . import env
     from .config import load_config
+    from .notify import deliver_pending, drop_pending, send_test
     from .secrets import redact, register_env
 
     register_env()
     config = load_config(args.config)
     if args.test:
-        from .notify import send_test
-
         outcomes = send_test(config.alerts)
         if not outcomes:
-            print("no notification URLs: set APPRISE_URLS (or alerts.config_file)")
-            return 1
+            raise UsageError(
+                "no notification URLs to test: set APPRISE_URLS (or alerts.config_file)"
+            )
         for masked, ok in outcomes:
             print(redact(f"{'sent  ' if ok else 'FAILED'}  {masked}"))
         return 0 if all(ok for _, ok in outcomes) else 1
-    from .pipeline import Runner
+    from .evidence.history import open_repo
 
     regions = args.region or list(config.regions)
-    runner = Runner(config, args.snapshots)
-    runner.open_repo()
+    for code in regions:
+        if code not in config.regions:
+            raise UsageError(f"unknown region '{code}' (known: {', '.join(config.regions)})")
+    open_repo(args.snapshots)  # outside a repository: a usage error, before anything else
     if args.drop:
-        print(f"dropped {runner.drop_pending(regions)} pending alerts")
+        print(f"dropped {drop_pending(args.snapshots, regions)} pending alerts")
         return 0
-    delivery = runner.deliver(regions)
+    delivery = deliver_pending(
+        config.alerts, args.snapshots, regions, datetime.now(UTC), env.github()
+    )
     print(
         redact(
             f"{len(delivery.sent)} sent, {len(delivery.failed)} failed (kept for the next "
@@ -289,10 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"watcher {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    # -v after the subcommand too (`watcher run -v`); SUPPRESS keeps the top-level value
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log progress to stderr",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
         "run",
+        parents=[common],
         help="run the job: fetch, record changes, alert",
         description="Fetch every target × region, record changed AI-training "
         "wording as git commits and send alerts.\n\n"
@@ -309,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "validate",
+        parents=[common],
         help="check targets.yaml and report every problem",
         description="example: watcher validate --config targets.yaml",
     )
@@ -317,64 +323,78 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "check",
+        parents=[common],
         help="fetch and extract one target, print it, store nothing",
         description="example: watcher check facebook-privacy-policy --region us",
     )
     _config_args(p, snapshots=False)
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("--region", action="append", metavar="R")
+    p.add_argument("target", metavar="TARGET", help="the target id, as in targets.yaml")
+    p.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
         "extract",
+        parents=[common],
         help="extract a saved page offline (HTML or Markdown)",
         description="example: watcher extract saved.html --target facebook-privacy-policy",
     )
     _config_args(p, snapshots=False)
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--target", required=True, metavar="ID")
+    p.add_argument("file", metavar="FILE", help="a saved page: HTML or Markdown, may be .gz")
+    p.add_argument("--target", required=True, metavar="ID", help="whose rules to apply")
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser(
         "history",
+        parents=[common],
         help="list recorded changes from git",
         description="example: watcher history facebook-privacy-policy --region eu",
     )
     _config_args(p)
-    p.add_argument("target", nargs="?", metavar="TARGET")
-    p.add_argument("--region", metavar="R")
-    p.add_argument("--limit", type=int, metavar="N")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("target", nargs="?", metavar="TARGET", help="only this target")
+    p.add_argument("--region", metavar="R", help="only this region")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N entries, newest first")
+    p.add_argument(
+        "--all", action="store_true", help="include extraction upgrades (watcher's, not Meta's)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser(
         "diff",
+        parents=[common],
         help="word diff between two recorded versions",
         description="example: watcher diff facebook-privacy-policy --region eu "
         "HEAD~3 HEAD (default: the last recorded change)",
     )
     _config_args(p)
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("--region", metavar="R")
-    p.add_argument("rev_a", nargs="?", metavar="REV_A")
-    p.add_argument("rev_b", nargs="?", metavar="REV_B")
-    p.add_argument("--format", choices=("text", "markdown", "html"), default="text")
+    p.add_argument("target", metavar="TARGET", help="the target id")
+    p.add_argument("--region", metavar="R", help="the region (required)")
+    p.add_argument("rev_a", nargs="?", metavar="REV_A", help="older revision (git rev)")
+    p.add_argument("rev_b", nargs="?", metavar="REV_B", help="newer revision (default: HEAD)")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "html"),
+        default="text",
+        help="output format (default: text)",
+    )
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser(
         "compare",
+        parents=[common],
         help="what one region's text says that another's does not",
         description="example: watcher compare facebook-privacy-policy eu us",
     )
     _config_args(p)
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("region_a", metavar="REGION_A")
-    p.add_argument("region_b", metavar="REGION_B")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("target", metavar="TARGET", help="the target id")
+    p.add_argument("region_a", metavar="REGION_A", help="one region, e.g. eu")
+    p.add_argument("region_b", metavar="REGION_B", help="the other, e.g. us")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "notify",
+        parents=[common],
         help="send pending alerts; --test checks every URL",
         description="Sends the alerts waiting in the outbox (a run with "
         "--no-notify leaves them there). URLs come from APPRISE_URLS.\n\n"
@@ -382,13 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _config_args(p)
-    p.add_argument("--region", action="append", metavar="R")
+    p.add_argument(
+        "--region", action="append", metavar="R", help="only this region's outbox (repeatable)"
+    )
     p.add_argument("--test", action="store_true", help="send a test message to every URL")
     p.add_argument("--drop", action="store_true", help="discard pending alerts (committed)")
     p.set_defaults(func=cmd_notify)
 
     p = sub.add_parser(
         "demo",
+        parents=[common],
         help="replay real archived Meta pages offline, in one minute",
         description="Serves real archived versions of Meta's policy on "
         "127.0.0.1, runs the pipeline twice into a temporary git repository, "
@@ -417,15 +440,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(message)s",
         stream=sys.stderr,
     )
     _install_redaction()
-    from .errors import ConfigError, WatcherError
-
     try:
-        return args.func(args)
+        return int(args.func(args))
     except ConfigError as exc:
         print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
         return 2
@@ -439,6 +460,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`watcher history | head -1`): not an error of ours
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception:
         import traceback
 

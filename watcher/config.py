@@ -17,20 +17,24 @@ import yaml
 from .errors import ConfigError
 from .models import (
     CATEGORIES,
+    AlertMode,
     AlertSettings,
     CategoryRule,
     Config,
     ExtractRules,
+    FetcherKind,
     FetchSettings,
     Region,
+    Route,
     Target,
+    VariantBy,
 )
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 REGION_RE = re.compile(r"^[a-z]{2,8}$")
-FETCHERS = ("http", "browser", "auto")
-VARIANT_BY = ("ip", "url")
-ALERT_MODES = ("digest", "each")
+FETCHERS = tuple(FetcherKind)
+VARIANT_BY = tuple(VariantBy)
+ALERT_MODES = tuple(AlertMode)
 
 # Structural section ids only: Meta's class names (.bh, .bk) are reassigned and must not be used.
 _CLASS_SELECTOR = re.compile(r"(^|[\s>+~,])\.[A-Za-z_-]|[A-Za-z0-9\]]\.[A-Za-z_-]")
@@ -125,7 +129,7 @@ class _Checker:
         if value not in choices:
             self.add(where, f"must be one of {', '.join(choices)}, not {value!r}")
             return default
-        return value
+        return str(value)
 
     def str_map(self, value: Any, where: str) -> dict[str, str]:
         out = {}
@@ -220,7 +224,10 @@ SHIPPED_CATEGORIES = Path(__file__).parent / "categories.yaml"
 
 def shipped_categories() -> dict[str, list[str]]:
     """The category patterns watcher ships for Meta's pages."""
-    return yaml.safe_load(SHIPPED_CATEGORIES.read_text(encoding="utf-8"))["categories"]
+    data: dict[str, dict[str, list[str]]] = yaml.safe_load(
+        SHIPPED_CATEGORIES.read_text(encoding="utf-8")
+    )
+    return data["categories"]
 
 
 def _categories(c: _Checker, raw: Any) -> tuple[CategoryRule, ...]:
@@ -278,17 +285,17 @@ def _alerts(
             if cat not in CATEGORIES:
                 c.add(f"{where}.categories[{j}]", f"unknown category '{cat}'")
         routes.append(
-            {
-                "tag": tag,
-                "targets": r_targets,
-                "regions": r_regions,
-                "categories": r_cats,
-                "failures": c.boolean(route.get("failures"), f"{where}.failures", True),
-            }
+            Route(
+                tag=tag or "",
+                targets=tuple(r_targets),
+                regions=tuple(r_regions),
+                categories=tuple(r_cats),
+                failures=c.boolean(route.get("failures"), f"{where}.failures", True),
+            )
         )
     return AlertSettings(
         categories=tuple(cats),
-        mode=c.choice(data.get("mode"), "alerts.mode", ALERT_MODES, "digest"),
+        mode=AlertMode(c.choice(data.get("mode"), "alerts.mode", ALERT_MODES, "digest")),
         failure_threshold=c.number(
             data.get("failure_threshold"), "alerts.failure_threshold", 3, minimum=1, integer=True
         ),
@@ -363,7 +370,27 @@ def _target(c: _Checker, raw: Any, where: str, regions: dict[str, Region]) -> Ta
     if len(set(t_regions)) != len(t_regions):
         c.add(f"{where}.regions", "lists a region twice")
     markers: dict[str, tuple[str, ...]] = {}
-    for code, phrases in c.mapping(raw.get("markers"), f"{where}.markers").items():
+    variant_by = VariantBy(c.choice(raw.get("variant_by"), f"{where}.variant_by", VARIANT_BY, "ip"))
+    raw_markers = raw.get("markers")
+    if raw_markers == "none" or (isinstance(raw_markers, dict) and "none" in raw_markers):
+        # `markers: {none: "why"}`: a page with no regional wording, stored per region as
+        # served; the reason is required, so nobody drops the variant check by accident
+        why = raw_markers.get("none") if isinstance(raw_markers, dict) else None
+        if not isinstance(why, str) or not why.strip() or len(raw_markers) > 1:
+            c.add(
+                f"{where}.markers",
+                "`none` needs a reason and nothing beside it, "
+                'for example `markers: {none: "the page has no regional wording"}`',
+            )
+        raw_markers = {}
+    elif variant_by == VariantBy.IP and not raw_markers:
+        c.add(
+            f"{where}.markers",
+            "is required when the region is chosen by IP (variant_by: ip): without markers "
+            "another region's text would be stored as this one's; list each region's "
+            'phrases, or say `markers: {none: "why"}` for a page with no regional wording',
+        )
+    for code, phrases in c.mapping(raw_markers, f"{where}.markers").items():
         if code not in regions:
             c.add(f"{where}.markers.{code}", f"unknown region '{code}' (known: {known})")
             continue
@@ -387,8 +414,8 @@ def _target(c: _Checker, raw: Any, where: str, regions: dict[str, Region]) -> Ta
         url=url or "http://invalid/",
         base_url=base_url,
         regions=tuple(t_regions),
-        fetcher=c.choice(raw.get("fetcher"), f"{where}.fetcher", FETCHERS, "http"),
-        variant_by=c.choice(raw.get("variant_by"), f"{where}.variant_by", VARIANT_BY, "ip"),
+        fetcher=FetcherKind(c.choice(raw.get("fetcher"), f"{where}.fetcher", FETCHERS, "http")),
+        variant_by=variant_by,
         markers=markers,
         min_length=c.number(raw.get("min_length"), f"{where}.min_length", 2000, integer=True),
         max_shrink=max_shrink,

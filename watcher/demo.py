@@ -9,7 +9,6 @@ through apprise to an in-process receiver, and the history is printed.
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from . import env
 
 DATA = Path(__file__).parent / "demo"
 PAGES = {
@@ -74,7 +75,9 @@ class _Site:
         self.server.daemon_threads = True
         self.server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -113,76 +116,83 @@ def _config(url: str) -> dict[str, Any]:
 def run_demo(say: Callable[[str], None] = print, keep: str | None = None) -> int:
     """Replay real versions through the pipeline; return the number of alerts received."""
     import apprise
-    import yaml
-
-    from .config import parse_config
-    from .history import history
-    from .pipeline import Runner
-    from .report import text_summary
 
     received: list[tuple[str, str]] = []
 
-    @apprise.decorators.notify(on="watcherdemo")
+    @apprise.decorators.notify(on="watcherdemo")  # type: ignore[untyped-decorator,no-untyped-call]
     def _receive(body: str, title: str, *args: Any, **kwargs: Any) -> bool:
         received.append((title, body))
         return True
 
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="watcher-demo-"))
     site = _Site()
-    saved = {k: os.environ.get(k) for k in ("APPRISE_URLS", "NO_PROXY", "no_proxy")}
-    os.environ["APPRISE_URLS"] = "watcherdemo://local"
     # the demo's server is on this machine: a corporate HTTP_PROXY must not be asked for it
-    for key in ("NO_PROXY", "no_proxy"):
-        os.environ[key] = ",".join(filter(None, [saved[key], "127.0.0.1", "localhost"]))
+    overrides = {
+        "APPRISE_URLS": "watcherdemo://local",
+        **env.with_no_proxy("127.0.0.1", "localhost"),
+    }
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        for args in (
-            ["init", "-q", "-b", "main"],
-            ["config", "user.name", "watcher demo"],
-            ["config", "user.email", "demo@watcher.invalid"],
-            ["config", "commit.gpgsign", "false"],
-        ):
-            subprocess.run(["git", *args], cwd=workdir, check=True, env=env)
-        data = _config(site.url)
-        (workdir / "targets.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        config = parse_config(data, str(workdir / "targets.yaml"))
-        snapshots = workdir / "snapshots"
-        snapshots.mkdir(exist_ok=True)
-
-        say(f"watcher demo: real archived Meta pages served on {site.url}, evidence in {workdir}\n")
-        say(
-            "1. First run: Meta Privacy Policy of 16 Dec 2025 (before the update, raw HTML) "
-            "and Instagram's policy of 7 Apr 2025 (archived text)"
-        )
-        say(text_summary(Runner(config, snapshots).run()) + "\n")
-
-        site.version = 1
-        say("2. Next run: the same pages after Meta changed them (16 Dec 2025, 15 Apr 2025)")
-        say(text_summary(Runner(config, snapshots).run()) + "\n")
-
-        say(f"3. Alerts received through apprise ({len(received)}):")
-        for title, body in received:
-            say(f"--- {title}\n{body}\n")
-
-        say("4. The evidence: `watcher history` of the temporary repository")
-        for entry in history(snapshots):
-            say(
-                f"  {entry.date[:16].replace('T', ' ')}  {entry.target}/{entry.region}  "
-                f"[{', '.join(entry.categories) or '-'}]  {entry.summary}"
-            )
-        say(
-            f"\nRead it: cd {workdir} && git log -p snapshots/"
-            if keep
-            else "\nKeep the repository with `watcher demo --keep DIR` and read it with git log."
-        )
-        return len(received)
+        with env.overridden(**overrides):
+            return _replay(site, workdir, keep, say, received)
     finally:
         site.close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _replay(
+    site: _Site,
+    workdir: Path,
+    keep: str | None,
+    say: Callable[[str], None],
+    received: list[tuple[str, str]],
+) -> int:
+    import yaml
+
+    from .config import parse_config
+    from .evidence.history import history
+    from .report import text_summary
+    from .run import Runner
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    git_env = env.subprocess_env(GIT_TERMINAL_PROMPT="0")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["config", "user.name", "watcher demo"],
+        ["config", "user.email", "demo@watcher.invalid"],
+        ["config", "commit.gpgsign", "false"],
+    ):
+        subprocess.run(["git", *args], cwd=workdir, check=True, env=git_env)
+    data = _config(site.url)
+    (workdir / "targets.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    config = parse_config(data, str(workdir / "targets.yaml"))
+    snapshots = workdir / "snapshots"
+    snapshots.mkdir(exist_ok=True)
+
+    say(f"watcher demo: real archived Meta pages served on {site.url}, evidence in {workdir}\n")
+    say(
+        "1. First run: Meta Privacy Policy of 16 Dec 2025 (before the update, raw HTML) "
+        "and Instagram's policy of 7 Apr 2025 (archived text)"
+    )
+    say(text_summary(Runner(config, snapshots).run()) + "\n")
+
+    site.version = 1
+    say("2. Next run: the same pages after Meta changed them (16 Dec 2025, 15 Apr 2025)")
+    say(text_summary(Runner(config, snapshots).run()) + "\n")
+
+    say(f"3. Alerts received through apprise ({len(received)}):")
+    for title, body in received:
+        say(f"--- {title}\n{body}\n")
+
+    say("4. The evidence: `watcher history` of the temporary repository")
+    for entry in history(snapshots):
+        say(
+            f"  {entry.date[:16].replace('T', ' ')}  {entry.target}/{entry.region}  "
+            f"[{', '.join(entry.categories) or '-'}]  {entry.summary}"
+        )
+    say(
+        f"\nRead it: cd {workdir} && git log -p snapshots/"
+        if keep
+        else "\nKeep the repository with `watcher demo --keep DIR` and read it with git log."
+    )
+    return len(received)

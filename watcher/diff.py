@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from diff_match_patch import diff_match_patch
 
+from .models import ChangeKind
+
 EQUAL, INSERT, DELETE = 0, 1, -1
 _HEADING = re.compile(r"^(#{1,6}) (.*)$")
 _WORD = re.compile(r"\w+|[^\w\s]+|\s+")
@@ -27,13 +29,14 @@ class Line:
 
 @dataclass
 class Change:
-    kind: str  # added | removed | modified
+    kind: ChangeKind
     section: str
     old: str | None = None
     new: str | None = None
     words: list[tuple[int, str]] = field(default_factory=list)  # word diff for modified
     categories: list[str] = field(default_factory=list)
     item: bool = False  # a list item's sentence
+    heading: bool = False  # a heading appeared or vanished (old/new hold its text)
 
     @property
     def text(self) -> str:
@@ -46,6 +49,7 @@ class Change:
             "old": self.old,
             "new": self.new,
             "categories": list(self.categories),
+            "heading": self.heading,
         }
 
 
@@ -174,7 +178,12 @@ def _pair(removed: list[Line], added: list[Line]) -> list[Change]:
             for j in range(start, best):
                 if j not in used:
                     changes.append(
-                        Change("added", added[j].section, new=added[j].text, item=added[j].item)
+                        Change(
+                            ChangeKind.ADDED,
+                            added[j].section,
+                            new=added[j].text,
+                            item=added[j].item,
+                        )
                     )
                     used.add(j)
             a = added[best]
@@ -182,13 +191,15 @@ def _pair(removed: list[Line], added: list[Line]) -> list[Change]:
             start = best + 1
             words = word_diff(r.text, a.text)
             changes.append(
-                Change("modified", a.section, old=r.text, new=a.text, words=words, item=a.item)
+                Change(
+                    ChangeKind.MODIFIED, a.section, old=r.text, new=a.text, words=words, item=a.item
+                )
             )
         else:
-            changes.append(Change("removed", r.section, old=r.text, item=r.item))
+            changes.append(Change(ChangeKind.REMOVED, r.section, old=r.text, item=r.item))
     for j, a in enumerate(added):
         if j not in used:
-            changes.append(Change("added", a.section, new=a.text, item=a.item))
+            changes.append(Change(ChangeKind.ADDED, a.section, new=a.text, item=a.item))
     return changes
 
 
@@ -212,15 +223,15 @@ def diff_snapshots(old: str, new: str) -> list[Change]:
         heads_added = [x for x in added if x.heading]
         body = _pair([x for x in removed if not x.heading], [x for x in added if not x.heading])
         for h in heads_removed:
-            changes.append(Change("removed", h.section, old="# " + h.text))
+            changes.append(Change(ChangeKind.REMOVED, h.section, old=h.text, heading=True))
         for h in heads_added:
-            changes.append(Change("added", h.section, new="# " + h.text))
+            changes.append(Change(ChangeKind.ADDED, h.section, new=h.text, heading=True))
         changes.extend(body)
     return changes
 
 
 def removed_added(changes: list[Change]) -> tuple[list[str], list[str]]:
     """Flat lists of removed and added sentences (a modified sentence counts on both sides)."""
-    removed = [c.old for c in changes if c.old is not None and not c.old.startswith("# ")]
-    added = [c.new for c in changes if c.new is not None and not c.new.startswith("# ")]
+    removed = [c.old for c in changes if c.old is not None and not c.heading]
+    added = [c.new for c in changes if c.new is not None and not c.heading]
     return removed, added

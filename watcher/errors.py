@@ -1,7 +1,8 @@
 """Domain errors. Library code raises these; only the CLI turns them into exit codes.
 
 WatcherError
-├── ConfigError          bad targets.yaml or usage; exit status 2
+├── ConfigError          bad targets.yaml; exit status 2
+├── UsageError           a command asked for something that is not there; exit status 2
 ├── FetchError           network, HTTP status, size cap, redirect off http(s)
 │   ├── BlockedError     login wall, browser notice, error page, title-only page
 │   └── RegionMismatch   the page served is another region's variant
@@ -22,6 +23,10 @@ class ConfigError(WatcherError):
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class UsageError(WatcherError):
+    """The command line asks for something that does not exist (a region, a repository)."""
 
 
 class FetchError(WatcherError):

@@ -21,13 +21,13 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
 from .errors import ExtractionError
 from .models import ExtractRules
-from .text import fold_chars, fold_ws
+from .page import Document, anchor_matches, fold_ws
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 LEAF_BLOCKS = {
@@ -103,12 +103,6 @@ SKIP = {
 PSEUDO_LEVEL = 7
 
 _WS = re.compile(r"\s+")
-_ESCAPED_BR = re.compile(r"&lt;br\s*/?&gt;", re.I)
-_HIDDEN_SELECTOR = (
-    '[hidden],[aria-hidden="true"],[style*="display:none" i],'
-    '[style*="display: none" i],[style*="visibility:hidden" i],'
-    '[style*="visibility: hidden" i]'
-)
 # Inline elements that generated pages (React) also use as wrappers around blocks.
 _WRAPPERS = {"span", "label", "font"}
 # Containers that may hold blocks inside a list item or table cell.
@@ -133,82 +127,14 @@ class Block:
         return self.kind == "h"
 
 
-def markdown_to_html(text: str) -> str:
-    """Render archived Markdown text (Open Terms Archive versions) to HTML."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    # Archived tables keep line breaks inside cells as literal <br>; only those become tags.
-    rendered = _ESCAPED_BR.sub("<br>", md.render(text))
-    return f"<html><body>{rendered}</body></html>"
-
-
-def looks_like_markdown(content: str, content_type: str | None = None, name: str = "") -> bool:
-    if content_type and ("markdown" in content_type or content_type.startswith("text/plain")):
-        return True
-    if name.endswith((".md", ".markdown", ".txt")):
-        return True
-    if name.endswith((".html", ".htm")):
-        return False
-    head = content.lstrip()[:512].lower()
-    return not head.startswith("<") and "<html" not in head and "<body" not in head
-
-
-class Document:
-    """A parsed page. Scripts and styles are stripped once, at parse time."""
-
-    def __init__(self, html: str, url: str = "", base_url: str | None = None):
-        self.url = url
-        self.base_url = base_url or url
-        self.tree = LexborHTMLParser(html)
-        self.tree.strip_tags(["script", "style", "noscript", "template"])
-        # Hidden elements are removed up front, so the walk need not inspect attributes.
-        for node in self.tree.css(_HIDDEN_SELECTOR):
-            node.decompose()
-
-    @classmethod
-    def from_content(
-        cls,
-        content: str,
-        url: str = "",
-        base_url: str | None = None,
-        content_type: str | None = None,
-        name: str = "",
-    ) -> Document:
-        if looks_like_markdown(content, content_type, name):
-            content = markdown_to_html(content)
-        return cls(content, url, base_url)
-
-    @cached_property
-    def title(self) -> str:
-        node = self.tree.css_first("title")
-        return fold_ws(node.text()) if node else ""
-
-    @cached_property
-    def text(self) -> str:
-        """The visible text of the whole page, whitespace folded."""
-        body = self.tree.body or self.tree.root
-        return fold_ws(body.text(separator=" ")) if body else ""
-
-    @cached_property
-    def folded(self) -> str:
-        """The page text with quotes and spaces folded, lower-cased: for phrase checks."""
-        return fold_chars(self.text).lower()  # self.text is already whitespace-folded
-
-    def root(self, selectors: Iterable[str]) -> LexborNode:
-        for selector in selectors:
-            node = self.tree.css_first(selector)
-            if node is not None:
-                return node
-        raise ExtractionError(f"section not found: no element matches root {list(selectors)}")
-
-    def blocks(self, selectors: Iterable[str] = ("body",)) -> list[Block]:
-        root = self.root(selectors)
-        out: list[Block] = []
-        rid = root.id
-        _walk(root, (rid,) if rid else (), out, 0, None)
-        _mark_title_paragraphs(out)
-        return out
+def page_blocks(doc: Document, selectors: Iterable[str] = ("body",)) -> list[Block]:
+    """The page below the first matching root, as a flat list of blocks."""
+    root = doc.root(selectors)
+    out: list[Block] = []
+    rid = root.id
+    _walk(root, (rid,) if rid else (), out, 0, None)
+    _mark_title_paragraphs(out)
+    return out
 
 
 def _emit(
@@ -338,10 +264,6 @@ def section_ends(blocks: list[Block]) -> list[int]:
     for i in stack:
         ends[i] = len(blocks)
     return ends
-
-
-def anchor_matches(rule: str, anchor: str) -> bool:
-    return anchor == rule or anchor.endswith("-" + rule)
 
 
 def _is_navigation(block: Block) -> bool:
@@ -474,7 +396,7 @@ def _candidates(blocks: list[Block], rules: ExtractRules) -> list[int]:
 
 def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
     """Keep the blocks the rules select. Raises ExtractionError when nothing matches."""
-    blocks = doc.blocks(rules.root)
+    blocks = page_blocks(doc, rules.root)
     if not blocks:
         raise ExtractionError(
             f"section not found: the page has no text under {', '.join(rules.root)}"

@@ -3,11 +3,89 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
-STATUSES = ("new", "changed", "unchanged", "error", "blocked", "region_mismatch", "skipped")
-CATEGORIES = ("data_sources", "exemptions", "opt_out", "other")
+
+class Status(StrEnum):
+    """How one (target, region) ended in a run."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    ERROR = "error"
+    BLOCKED = "blocked"
+    REGION_MISMATCH = "region_mismatch"
+    SKIPPED = "skipped"
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.ERROR, Status.BLOCKED, Status.REGION_MISMATCH)
+
+    @property
+    def recorded(self) -> bool:
+        return self in (Status.NEW, Status.CHANGED)
+
+
+class Category(StrEnum):
+    """What a changed sentence is about, for the three questions people ask."""
+
+    DATA_SOURCES = "data_sources"
+    EXEMPTIONS = "exemptions"
+    OPT_OUT = "opt_out"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return CATEGORY_LABELS[self]
+
+
+CATEGORY_LABELS = {
+    Category.DATA_SOURCES: "data sources",
+    Category.EXEMPTIONS: "exemptions",
+    Category.OPT_OUT: "opt-out",
+    Category.OTHER: "other",
+}
+STATUSES = tuple(Status)
+CATEGORIES = tuple(Category)
+
+
+def category_labels(categories: list[str] | tuple[str, ...], *, other: bool = True) -> list[str]:
+    """Readable labels, in the order given; `other` left out unless asked for."""
+    return [
+        CATEGORY_LABELS.get(Category(c), c) if c in CATEGORIES else c
+        for c in categories
+        if other or c != Category.OTHER
+    ]
+
+
+class FetcherKind(StrEnum):
+    HTTP = "http"
+    BROWSER = "browser"
+    AUTO = "auto"
+
+
+class VariantBy(StrEnum):
+    IP = "ip"  # the egress picks the variant (Facebook, Instagram)
+    URL = "url"  # the URL does (WhatsApp, Meta AI terms)
+
+
+class ChangeKind(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    MODIFIED = "modified"
+
+
+class AlertMode(StrEnum):
+    DIGEST = "digest"  # one message per destination and run
+    EACH = "each"  # one message per change
+
+
+class AlertKind(StrEnum):
+    CHANGE = "change"
+    FAILURE = "failure"
+    RECOVERY = "recovery"
 
 
 @dataclass(frozen=True)
@@ -45,9 +123,9 @@ class Target:
     url: str
     regions: tuple[str, ...]
     extract: ExtractRules
-    fetcher: str = "http"  # http | browser | auto
+    fetcher: FetcherKind = FetcherKind.HTTP
     base_url: str | None = None  # public address links are resolved against (mirrors)
-    variant_by: str = "ip"  # ip: the egress picks the variant; url: the URL does
+    variant_by: VariantBy = VariantBy.IP
     markers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     min_length: int = 2000
     max_shrink: float = 0.5
@@ -78,11 +156,31 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class Route:
+    """Alerts matching these filters also go to the apprise URLs tagged `tag`."""
+
+    tag: str
+    targets: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    failures: bool = True
+
+    def wants(self, target: str, region: str, categories: list[str], kind: AlertKind) -> bool:
+        if self.targets and target not in self.targets:
+            return False
+        if self.regions and region not in self.regions:
+            return False
+        if kind == AlertKind.CHANGE:
+            return not self.categories or bool(set(self.categories) & set(categories))
+        return self.failures
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     categories: tuple[str, ...] = ("data_sources", "exemptions", "opt_out")
-    mode: str = "digest"  # digest | each
+    mode: AlertMode = AlertMode.DIGEST
     failure_threshold: int = 3
-    routes: tuple[dict[str, Any], ...] = ()
+    routes: tuple[Route, ...] = ()
     config_file: str | None = None
 
 
@@ -113,7 +211,7 @@ class Result:
     region: str
     url: str
     name: str = ""
-    status: str = "unchanged"
+    status: Status = Status.UNCHANGED
     categories: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -124,6 +222,7 @@ class Result:
     events: list[str] = field(default_factory=list)
     alert: bool = False
     same_input: bool = False  # the page was byte-identical to the snapshot's source
+    internal: bool = False  # a bug in watcher, not a page failure: never a failure streak
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,3 +242,87 @@ class Result:
             "alert": self.alert,
             "same_input": self.same_input,
         }
+
+
+@dataclass
+class Alert:
+    """One message waiting in a region's outbox, with the destinations that have it."""
+
+    id: str
+    kind: AlertKind
+    target: str
+    region: str
+    title: str
+    text: str
+    html: str
+    source_url: str
+    created_at: str
+    categories: list[str] = field(default_factory=list)
+    commit: str | None = None
+    tags: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)  # keyed ids of destinations
+    attempts: int = 0
+    summary: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alert:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["kind"] = AlertKind(known.get("kind", AlertKind.CHANGE))
+        return cls(**known)
+
+
+@dataclass
+class Streak:
+    """Runs in a row that a (target, region) failed; alerted once at the threshold."""
+
+    count: int = 0
+    alerted: bool = False
+    status: str = ""
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Streak:
+        return cls(
+            count=int(data.get("count", 0)),
+            alerted=bool(data.get("alerted", False)),
+            status=str(data.get("status") or ""),
+            reason=str(data.get("reason") or ""),
+        )
+
+
+@dataclass
+class SnapshotMeta:
+    """The small metadata file beside a snapshot; it changes only when the text does."""
+
+    target: str = ""
+    region: str = ""
+    name: str = ""
+    url: str = ""
+    sha256: str = ""
+    sentences: int = 0
+    page_chars: int = 0
+    recorded_at: str = ""
+    matched: dict[str, list[str]] = field(default_factory=dict)
+    input: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a newer watcher wrote
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        return {**extra, **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SnapshotMeta:
+        fields = cls.__dataclass_fields__
+        known = {k: v for k, v in data.items() if k in fields and k != "extra"}
+        extra = {k: v for k, v in data.items() if k not in fields}
+        meta = cls(**known)
+        meta.sentences, meta.page_chars = int(meta.sentences), int(meta.page_chars)
+        meta.extra = extra
+        return meta

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlun
 from selectolax.lexbor import LexborNode
 
 from .extract import SKIP, Block, Extraction
-from .text import fold_text
+from .page import fold_text
 
 DROP_PARAMS = {
     "entry_point",

@@ -1,240 +1,74 @@
-"""Alerts through apprise: readable on every channel, never lost, never sent twice.
+"""Send alerts through apprise: never lost, never sent twice, never a secret shown.
 
 * Destinations come from APPRISE_URLS (whitespace or comma separated) and, optionally, an
   apprise YAML config file with tags. Untagged URLs receive every alert; a tagged URL
   receives the alerts that a route in targets.yaml (`alerts.routes`) gives its tag.
-* Email gets an HTML word diff; every other service gets a short text: the categories,
-  the two or three most important changed sentences, and links. A body longer than the
-  service accepts is trimmed at a line or word boundary, with a note and a link to the rest.
-* Each alert waits in the committed outbox (state.py) and records, per destination, that it
-  was delivered; what failed is sent on the next run, to the destinations that missed it.
+* Each alert waits in the committed outbox (`evidence/outbox.py`) and records, per
+  destination, that it was delivered; what failed is sent on the next run, to the
+  destinations that missed it.
+* A destination is recorded by a key that reveals nothing of its URL: an HMAC of the URL
+  under WATCHER_DELIVERY_KEY when that secret is set, else its position in the list.
 * URLs are secrets: only apprise's privacy form (`url(privacy=True)`) is ever shown.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import html
 import logging
-import os
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from . import secrets
-from .classify import Event, plain
-from .diff import Change
-from .feed import repository_url
-from .models import AlertSettings, Region, Result, Target
-from .render import render_html, render_text
-from .report import CATEGORY_LABELS, change_summary
+from . import env, secrets
+from .alerts import Channel, compose
+from .env import GitHubContext
+from .evidence.git import GitRepo
+from .evidence.outbox import Outbox
+from .models import Alert, AlertKind, AlertMode, AlertSettings
 
 log = logging.getLogger("watcher")
 
 ALERT_TTL = timedelta(days=7)  # an alert nobody could receive for a week is dropped, logged
-TOP_SENTENCES = 3
 EMAIL_MAXLEN = 512_000
-
-
-def _labels(categories: list[str]) -> str:
-    return ", ".join(CATEGORY_LABELS.get(c, c) for c in categories if c != "other") or "other"
-
-
-def commit_link(sha: str | None) -> str | None:
-    repo = repository_url()
-    if not sha:
-        return None
-    return f"{repo}/commit/{sha}" if repo else None
-
-
-_AI_TERMS = re.compile(r"\bAIs?\b|artificial intelligence|generative|\btrain", re.I)
-
-
-def _rank(change: Change, alerting: tuple[str, ...]) -> float:
-    """Most important first: alerting categories, AI named in the sentence itself, new
-    wording over edits and removals (sorted() keeps document order among equals)."""
-    score = len([c for c in change.categories if c in alerting])
-    score += 1 if _AI_TERMS.search(plain(change.text)) else 0
-    score += {"added": 0.5, "modified": 0.25}.get(change.kind, 0)
-    return -score
-
-
-def top_sentences(
-    changes: list[Change], alerting: tuple[str, ...], n: int = TOP_SENTENCES
-) -> list[str]:
-    body, seen = [], set()
-    for c in changes:  # each wording once: a row repeated across legal bases says it once
-        key = plain(c.text)
-        if not (c.old or c.new or "").startswith("# ") and key not in seen:
-            seen.add(key)
-            body.append(c)
-    ranked = sorted(body, key=lambda c: _rank(c, alerting))[:n]
-    out = []
-    for c in ranked:
-        if c.kind == "modified":  # what changed, marked in place: [-old words-]{+new words+}
-            out.append(render_text([c], []).splitlines()[-1])
-        else:
-            sign = "+" if c.kind == "added" else "−"
-            out.append(f"{sign} {plain(c.new if c.new is not None else c.old or '')}")
-    return out
-
-
-def routes_for(
-    settings: AlertSettings, target: str, region: str, categories: list[str], kind: str
-) -> list[str]:
-    tags = []
-    for route in settings.routes:
-        if route["targets"] and target not in route["targets"]:
-            continue
-        if route["regions"] and region not in route["regions"]:
-            continue
-        if (
-            kind == "change"
-            and route["categories"]
-            and not set(route["categories"]) & set(categories)
-        ):
-            continue
-        if kind != "change" and not route["failures"]:
-            continue
-        tags.append(route["tag"])
-    return sorted(set(tags))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def change_alert(
-    result: Result,
-    changes: list[Change],
-    events: list[Event],
-    target: Target,
-    region: Region,
-    settings: AlertSettings,
-    snapshot_sha: str,
-) -> dict[str, Any]:
-    """The outbox entry for a recorded change (its commit is resolved when it is sent)."""
-    title = f"{target.name} ({region.name}): {change_summary(result.categories)}"
-    sections = sorted({plain(c.section) for c in changes if c.section})
-    lines = [f"Categories: {_labels(result.categories)}"]
-    lines += [f"• {e.text}" for e in events[:2]]
-    lines += top_sentences(changes, settings.categories)
-    removed = sum(1 for c in changes if c.kind == "removed")
-    added = sum(1 for c in changes if c.kind == "added")
-    modified = sum(1 for c in changes if c.kind == "modified")
-    lines.append(f"({modified} modified, {added} added, {removed} removed sentences)")
-    html = (
-        f"<p><strong>Categories:</strong> {_esc(_labels(result.categories))}<br>"
-        f"<strong>Sections:</strong> {_esc('; '.join(sections[:6]) or '-')}</p>"
-        + render_html(changes, events)
-    )
-    return {
-        "id": f"change:{target.id}:{region.code}:{snapshot_sha[:16]}",
-        "kind": "change",
-        "target": target.id,
-        "region": region.code,
-        "title": title,
-        "categories": list(result.categories),
-        "text": "\n".join(lines),
-        "html": html,
-        "source_url": target.url,
-        "commit": None,
-        "tags": routes_for(settings, target.id, region.code, result.categories, "change"),
-        "created_at": now_iso(),
-        "delivered": [],
-        "attempts": 0,
-    }
-
-
-def failure_alert(
-    target: Target, region: Region, runs: int, reason: str, status: str, settings: AlertSettings
-) -> dict[str, Any]:
-    title = f"{target.name} ({region.name}): failing for {runs} runs ({status})"
-    text = (
-        f"watcher could not check this page {runs} runs in a row.\nReason: {reason}\n"
-        "Its last good snapshot is kept; you will get one message when it works again."
-    )
-    return _simple(
-        f"failure:{target.id}:{region.code}:{now_iso()}",
-        "failure",
-        target,
-        region,
-        title,
-        text,
-        settings,
-    )
-
-
-def recovery_alert(target: Target, region: Region, settings: AlertSettings) -> dict[str, Any]:
-    title = f"{target.name} ({region.name}): working again"
-    text = "watcher can check this page again; changes will be reported as usual."
-    return _simple(
-        f"recovery:{target.id}:{region.code}:{now_iso()}",
-        "recovery",
-        target,
-        region,
-        title,
-        text,
-        settings,
-    )
-
-
-def _simple(
-    alert_id: str,
-    kind: str,
-    target: Target,
-    region: Region,
-    title: str,
-    text: str,
-    settings: AlertSettings,
-) -> dict[str, Any]:
-    return {
-        "id": alert_id,
-        "kind": kind,
-        "target": target.id,
-        "region": region.code,
-        "title": title,
-        "categories": [],
-        "text": text,
-        "html": "<p>" + _esc(text).replace("\n", "<br>") + "</p>",
-        "source_url": target.url,
-        "commit": None,
-        "tags": routes_for(settings, target.id, region.code, [], kind),
-        "created_at": now_iso(),
-        "delivered": [],
-        "attempts": 0,
-    }
-
-
-def _esc(text: str) -> str:
-    import html
-
-    return html.escape(text)
-
-
-# -- destinations -------------------------------------------------------------------------
 
 
 @dataclass
 class Destination:
-    key: str  # stable, secret-free id of the URL (a hash), recorded in the outbox
+    key: str  # stable, secret-free id of the URL, recorded in the outbox
     server: Any
     masked: str
     tags: set[str]
-    email: bool
-    body_maxlen: int
-    title_maxlen: int
+    channel: Channel
 
-    def wants(self, alert: dict[str, Any]) -> bool:
-        return not self.tags or bool(self.tags & set(alert.get("tags", [])))
+    @property
+    def email(self) -> bool:
+        return self.channel.email
+
+    def wants(self, alert: Alert) -> bool:
+        return not self.tags or bool(self.tags & set(alert.tags))
 
 
 def apprise_urls() -> list[str]:
-    raw = os.environ.get("APPRISE_URLS", "")
-    urls = [u.strip() for u in re.split(r"[\s,]+", raw) if u.strip()]
+    urls = env.apprise_urls()
     for url in urls:
         secrets.register(url)
     return urls
+
+
+def _masked(server: Any) -> str:
+    """The URL as apprise shows it in logs: secrets masked, query dropped."""
+    shown: str = server.url(privacy=True)
+    return shown.split("?", 1)[0]
+
+
+def delivery_key(url: str, index: int, secret: str | None) -> str:
+    """What the outbox records for a destination: nothing a dictionary attack can use."""
+    if secret:
+        return "k" + hmac.new(secret.encode(), url.encode(), hashlib.sha256).hexdigest()[:16]
+    return f"d{index}"
 
 
 def destinations(settings: AlertSettings, urls: list[str] | None = None) -> list[Destination]:
@@ -257,39 +91,30 @@ def destinations(settings: AlertSettings, urls: list[str] | None = None) -> list
         else:
             log.warning("cannot read apprise config file %s", settings.config_file)
     out = []
-    for server in obj:
-        raw = server.url(privacy=False)
+    secret = env.delivery_key()
+    for index, server in enumerate(obj):
+        raw = server.url(privacy=False)  # type: ignore[no-untyped-call]
         secrets.register(raw)
         scheme = raw.split(":", 1)[0].lower()
+        email = scheme in ("mailto", "mailtos")
         out.append(
             Destination(
-                key=hashlib.sha256(raw.encode()).hexdigest()[:16],
+                key=delivery_key(raw, index, secret),
                 server=server,
-                masked=server.url(privacy=True).split("?", 1)[0],
+                masked=_masked(server),
                 tags=set(getattr(server, "tags", set()) or set()),
-                email=scheme in ("mailto", "mailtos"),
-                # apprise's nominal 32 KB for email is no limit of email's own; a long word
-                # diff should arrive whole there
-                body_maxlen=EMAIL_MAXLEN
-                if scheme in ("mailto", "mailtos")
-                else int(getattr(server, "body_maxlen", 0) or 32768),
-                title_maxlen=int(getattr(server, "title_maxlen", 0) or 0),
+                channel=Channel(
+                    email=email,
+                    # apprise's nominal 32 KB for email is no limit of email's own; a long
+                    # word diff should arrive whole there
+                    body_maxlen=EMAIL_MAXLEN
+                    if email
+                    else int(getattr(server, "body_maxlen", 0) or 32768),
+                    title_maxlen=int(getattr(server, "title_maxlen", 0) or 0),
+                ),
             )
         )
     return out
-
-
-def fit(text: str, limit: int, more: str) -> str:
-    """Trim to `limit` characters at a line (or word) boundary, ending with a note."""
-    if len(text) <= limit:
-        return text
-    room = max(0, limit - len(more) - 2)
-    cut = text.rfind("\n", 0, room)
-    if cut < room // 2:
-        cut = text.rfind(" ", 0, room)
-    if cut <= 0:
-        cut = room
-    return text[:cut].rstrip() + "\n" + more
 
 
 @dataclass
@@ -306,66 +131,18 @@ class Delivery:
             "failed_to": sorted({m for _, m in self.failed}),
         }
 
-
-def _links(alert: dict[str, Any]) -> list[str]:
-    links = [f"Source: {alert['source_url']}"]
-    commit = commit_link(alert.get("commit"))
-    if commit:
-        links.append(f"Commit: {commit}")
-    elif alert.get("commit"):
-        links.append(f"Commit: {alert['commit'][:12]}")
-    return links
-
-
-def _message(alerts: list[dict[str, Any]], dest: Destination) -> tuple[str, str, str]:
-    """(title, body, format) for one destination: a digest when several alerts are due."""
-    if len(alerts) == 1:
-        title = alerts[0]["title"]
-    else:
-        regions = sorted({a["region"].upper() for a in alerts})
-        title = (
-            f"watcher: {len(alerts)} alerts on Meta's AI-training wording ({', '.join(regions)})"
-        )
-    if dest.title_maxlen and len(title) > dest.title_maxlen:
-        title = fit(title, dest.title_maxlen, "…").replace("\n", " ")
-    more_link = repository_url() or (alerts[0]["source_url"] if alerts else "")
-    if dest.email:
-        parts = []
-        for a in alerts:
-            links = "".join(
-                f'<a href="{_esc(u)}">{_esc(label)}</a> '
-                for label, u in (
-                    ("source page", a["source_url"]),
-                    ("commit", commit_link(a.get("commit"))),
-                )
-                if u
-            )
-            parts.append(
-                f'<h2 style="font-size:17px">{_esc(a["title"])}</h2>{a["html"]}<p>{links}</p>'
-            )
-        body = "\n<hr>\n".join(parts)
-        if len(body) > dest.body_maxlen:
-            # never cut HTML mid-tag: fall back to the text form, trimmed with a link
-            return title, _text_body(alerts, dest.body_maxlen, more_link), "text"
-        return title, body, "html"
-    return title, _text_body(alerts, dest.body_maxlen, more_link), "text"
-
-
-def _text_body(alerts: list[dict[str, Any]], limit: int, more_link: str) -> str:
-    blocks = []
-    for a in alerts:
-        head = [a["title"]] if len(alerts) > 1 else []
-        blocks.append("\n".join([*head, a["text"], *_links(a)]))
-    body = "\n\n".join(blocks)
-    note = f"… trimmed to fit; read the rest: {more_link}"
-    return fit(body, limit, note)
+    def add(self, other: Delivery) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.expired += other.expired
 
 
 def deliver(
-    outbox: list[dict[str, Any]],
+    outbox: list[Alert],
     dests: list[Destination],
     settings: AlertSettings,
-    now: datetime | None = None,
+    now: datetime,
+    github: GitHubContext,
 ) -> Delivery:
     """Send every pending alert to the destinations that have not had it yet.
 
@@ -373,37 +150,85 @@ def deliver(
     entries every wanting destination has received.
     """
     report = Delivery()
-    now = now or datetime.now(UTC)
     for alert in list(outbox):
-        created = datetime.fromisoformat(alert["created_at"].replace("Z", "+00:00"))
+        created = datetime.fromisoformat(alert.created_at.replace("Z", "+00:00"))
         if now - created > ALERT_TTL:
             log.warning(
                 "dropping an alert nobody could receive for %s days: %s",
                 ALERT_TTL.days,
-                alert["title"],
+                alert.title,
             )
-            report.expired.append(alert["title"])
+            report.expired.append(alert.title)
             outbox.remove(alert)
     for dest in dests:
-        due = [a for a in outbox if dest.wants(a) and dest.key not in a["delivered"]]
+        due = [a for a in outbox if dest.wants(a) and dest.key not in a.delivered]
         if not due:
             continue
-        groups = [due] if settings.mode == "digest" else [[a] for a in due]
+        groups = [due] if settings.mode == AlertMode.DIGEST else [[a] for a in due]
         for group in groups:
-            title, body, fmt = _message(group, dest)
-            ok = _send(dest, title, body, fmt)
+            message = compose(group, dest.channel, github)
+            ok = _send(dest, message.title, message.body, "html" if message.html else "text")
             for a in group:
-                a["attempts"] = a.get("attempts", 0) + 1
+                a.attempts += 1
                 if ok:
-                    a["delivered"].append(dest.key)
-                    report.sent.append((a["title"], dest.masked))
+                    a.delivered.append(dest.key)
+                    report.sent.append((a.title, dest.masked))
                 else:
-                    report.failed.append((a["title"], dest.masked))
+                    report.failed.append((a.title, dest.masked))
     for alert in list(outbox):
         wanting = [d.key for d in dests if d.wants(alert)]
-        if wanting and all(k in alert["delivered"] for k in wanting):
+        if wanting and all(k in alert.delivered for k in wanting):
             outbox.remove(alert)
     return report
+
+
+def deliver_pending(
+    settings: AlertSettings,
+    snapshots: str | Path,
+    regions: list[str],
+    now: datetime,
+    github: GitHubContext,
+    repo: GitRepo | None = None,
+    outboxes: dict[str, Outbox] | None = None,
+) -> Delivery:
+    """Send what waits in these regions' outboxes, then commit the delivery record."""
+    repo = repo or GitRepo(snapshots)
+    boxes = outboxes if outboxes is not None else {}
+    for code in regions:
+        boxes.setdefault(code, Outbox.load(snapshots, code))
+    states = [boxes[r] for r in regions]
+    if not any(s.alerts for s in states):
+        return Delivery()
+    for state in states:
+        for alert in state.alerts:
+            if alert.kind == AlertKind.CHANGE and not alert.commit:
+                alert.commit = repo.first_commit_adding(alert.id, state.path)
+    dests = destinations(settings)
+    if not dests:
+        log.warning("alerts are waiting but no notification URL is set (APPRISE_URLS)")
+        return Delivery()
+    delivery = Delivery()
+    for state in states:
+        delivery.add(deliver(state.alerts, dests, settings, now, github))
+    changed = [s.path for s in states if s.save()]
+    if changed:
+        repo.commit(
+            changed,
+            f"Record alert delivery ({', '.join(regions)}): {len(delivery.sent)} sent, "
+            f"{len(delivery.failed)} to retry",
+        )
+    return delivery
+
+
+def drop_pending(snapshots: str | Path, regions: list[str]) -> int:
+    """Discard the alerts waiting in these regions' outboxes (the drop is committed)."""
+    repo = GitRepo(snapshots)
+    boxes = [Outbox.load(snapshots, code) for code in regions]
+    dropped = sum(box.drop() for box in boxes)
+    changed = [b.path for b in boxes if b.save()]
+    if changed:
+        repo.commit(changed, f"Drop {dropped} pending alerts")
+    return dropped
 
 
 def _send(dest: Destination, title: str, body: str, fmt: str) -> bool:
@@ -434,6 +259,6 @@ def send_test(settings: AlertSettings) -> list[tuple[str, bool]]:
             "pages say about AI training will arrive here."
         )
         if dest.email:
-            body = f"<p>{_esc(body)}</p>"
+            body = f"<p>{html.escape(body)}</p>"
         out.append((dest.masked, _send(dest, title, body, "html" if dest.email else "text")))
     return out

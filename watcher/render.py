@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from .classify import Event, plain
 from .diff import DELETE, EQUAL, INSERT, Change, word_diff
-from .report import CATEGORY_LABELS
+from .models import category_labels
 
 DEL_STYLE = "background:#ffebe9;color:#82071e;text-decoration:line-through"
 INS_STYLE = "background:#dafbe1;color:#116329;text-decoration:none;font-weight:600"
@@ -37,11 +37,11 @@ def _sections(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
 
 
 def _labels(categories: list[str]) -> str:
-    return ", ".join(CATEGORY_LABELS.get(c, c) for c in categories)
+    return ", ".join(category_labels(categories))
 
 
 def _is_heading(change: Change) -> bool:
-    return (change.old or change.new or "").startswith("# ")
+    return change.heading
 
 
 def render_text(changes: list[Change], events: list[Event], limit: int | None = None) -> str:

@@ -7,7 +7,6 @@ the whole URL catches error messages that quote only the host or the password.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from urllib.parse import unquote, urlsplit
@@ -55,10 +54,10 @@ def _tokenish(text: str) -> bool:
 
 def register_env() -> None:
     """Register the secrets watcher reads from the environment."""
-    for name, value in os.environ.items():
-        if name.startswith("WATCHER_PROXY_") or name == "APPRISE_URLS":
-            for item in re.split(r"[\s,]+", value):
-                register(item.strip())
+    from . import env
+
+    for item in env.secret_values():
+        register(item.strip())
 
 
 def redact(text: str) -> str:

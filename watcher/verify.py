@@ -8,45 +8,12 @@ for each region.
 
 from __future__ import annotations
 
-import re
-
 from .errors import BlockedError, FetchError, RegionMismatch
-from .extract import Document
 from .models import Target
-from .text import fold_text
+from .page import WALL_MAX_CHARS, WALLS, Document, fold_text
 
 BLOCK_STATUSES = {401, 403, 406, 429, 451, 999}
 
-# A wall is a short page. A long policy that merely carries a banner is still the policy.
-WALL_MAX_CHARS = 12_000
-WALLS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, re.I))
-    for reason, pattern in (
-        (
-            "login wall",
-            r"you must log ?in to continue|log ?in to continue|"
-            r"log (?:in|into) (?:to )?(?:facebook|instagram|your account)|"
-            r"see more on (?:facebook|instagram)|create new account",
-        ),
-        (
-            "browser not supported",
-            r"not available on this browser|"
-            r"get one of the browsers below|update your browser",
-        ),
-        (
-            "page unavailable",
-            r"this page isn'?t available|this content isn'?t available|"
-            r"the link you followed may be broken|page not found|"
-            r"something went wrong",
-        ),
-        (
-            "rate limited",
-            r"you'?re temporarily blocked|please wait a few minutes|"
-            r"too many requests|checkpoint",
-        ),
-        ("consent wall", r"allow (?:the )?use of cookies from|accept (?:all )?cookies to continue"),
-    )
-)
 TITLE_ONLY_CHARS = 300
 
 

@@ -8,17 +8,17 @@ script shell or is refused with 403/406.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .errors import FetchError
-from .extract import Document, looks_like_markdown
-from .fetch import HttpFetcher, Page, proxy_for
-from .models import Config, Region, Target
-from .text import fold_text
+from .. import env
+from ..errors import FetchError
+from ..models import Config, Region, Target
+from ..page import Document, fold_text, looks_like_markdown
+from .http import HttpFetcher
+from .policy import Page, proxy_for
 
 if TYPE_CHECKING:
     from .browser import BrowserFetcher
@@ -146,5 +146,4 @@ def skip_reason(target: Target, region: Region, fetchers: Fetchers) -> str | Non
 def runs_direct(region: Region) -> bool:
     """The region may fetch without a proxy: the config says so, or the machine running this
     job is in the region (WATCHER_DIRECT_<REGION>=1, set by the workflow on a regional runner)."""
-    flag = os.environ.get(f"WATCHER_DIRECT_{region.code.upper()}", "").strip().lower()
-    return region.direct or flag in ("1", "true", "yes")
+    return region.direct or env.runs_direct(region.code)

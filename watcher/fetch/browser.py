@@ -36,13 +36,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from . import __version__, secrets
-from .errors import FetchError
-from .extract import Document, anchor_matches
-from .fetch import RETRY_STATUSES, Page, Retry, _retry_after, proxy_for, retry_wait
-from .models import FetchSettings, Region, Target
-from .text import fold_text
-from .verify import WALL_MAX_CHARS, WALLS
+from .. import __version__, env, secrets
+from ..errors import FetchError
+from ..models import FetchSettings, Region, Target
+from ..page import WALL_MAX_CHARS, WALLS, Document, anchor_matches, fold_text
+from .policy import RETRY_STATUSES, Page, Retry, proxy_for, retry_after, retry_wait
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Playwright
@@ -169,9 +167,9 @@ def playwright_missing() -> str | None:
 
 def _playwright_browsers() -> list[str]:
     """Chromium builds Playwright itself installed (`playwright install chromium`), newest first."""
-    root = os.environ.get("PLAYWRIGHT_BROWSERS_PATH", "")
+    root = env.playwright_browsers_path()
     if not root or root == "0":
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = env.xdg_cache_home() or str(Path.home() / ".cache")
         root = str(Path(base) / "ms-playwright")
     patterns = (
         "chromium-*/chrome-linux*/chrome",
@@ -194,7 +192,7 @@ def find_chromium() -> tuple[str | None, str | None]:
     Playwright installed. A WATCHER_CHROMIUM that does not work is reported, not skipped
     over: whoever set it meant that browser.
     """
-    chosen = os.environ.get("WATCHER_CHROMIUM", "").strip()
+    chosen = env.chromium_override()
     if chosen:
         path = shutil.which(chosen)
         if path:
@@ -343,7 +341,8 @@ class BrowserFetcher:
         """The rendered page of `target` as `region` sees it. Raises FetchError."""
         s = self.settings
         bound = (s.timeout + s.max_retry_after + 30) * (s.retries + 1)
-        return self._call(self._fetch(target, region), bound)
+        page: Page = self._call(self._fetch(target, region), bound)
+        return page
 
     def close(self) -> None:
         """Close pages, contexts, the browser and Playwright, then stop the loop thread."""
@@ -505,7 +504,7 @@ class BrowserFetcher:
                 raise FetchError(f"no response loading {target.url}")
             status = response.status
             if status in RETRY_STATUSES:
-                wait = _retry_after(await response.header_value("retry-after"), 0)
+                wait = retry_after(await response.header_value("retry-after"), 0)
                 raise Retry(f"HTTP {status} from {page.url}", wait)
             html = await self._settle(page, target, status, deadline)
             final_url = page.url

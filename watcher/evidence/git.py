@@ -1,38 +1,31 @@
-"""Snapshots on disk and the git history that is the public evidence.
+"""Git plumbing for the evidence repository: commits with settable dates, in one
+`git fast-import` for a batch, and the few queries the rest of watcher needs.
 
-Layout: `snapshots/<target>/<region>.md` holds the normalized text and
-`snapshots/<target>/<region>.json` small metadata that changes only when the text does.
-Writes are atomic (temporary file, then rename), so a killed run never leaves half a file.
+Nothing here knows what a snapshot or a commit message means (that is `commits.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .errors import StoreError
-from .secrets import redact
-
-
-@dataclass
-class Snapshot:
-    text: str
-    meta: dict[str, Any]
-
-    @property
-    def sentences(self) -> int:
-        return int(self.meta.get("sentences", 0))
+from .. import env
+from ..errors import StoreError
+from ..secrets import redact
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class NewCommit:
+    """One commit to make: its message, the files as of it, and optionally its dates
+    (`<unix seconds> <+hhmm>`; the author date of an imported version is the archive's)."""
+
+    message: str
+    files: dict[str, bytes]
+    author_date: str | None = None
+    committer_date: str | None = None
 
 
 def _quote_path(path: str) -> str:
@@ -40,48 +33,6 @@ def _quote_path(path: str) -> str:
     if any(c in path for c in '"\\\n') or path.startswith(" "):
         return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return path
-
-
-def atomic_write(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class SnapshotStore:
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def paths(self, target: str, region: str) -> tuple[Path, Path]:
-        folder = self.root / target
-        return folder / f"{region}.md", folder / f"{region}.json"
-
-    def read(self, target: str, region: str) -> Snapshot | None:
-        md, meta = self.paths(target, region)
-        if not md.exists():
-            return None
-        try:
-            text = md.read_text(encoding="utf-8")
-            data = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read snapshot {md}: {exc}") from None
-        return Snapshot(text=text, meta=data)
-
-    def write(self, target: str, region: str, text: str, meta: dict[str, Any]) -> list[Path]:
-        md, meta_path = self.paths(target, region)
-        atomic_write(md, text)
-        atomic_write(
-            meta_path, json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        )
-        return [md, meta_path]
 
 
 class GitRepo:
@@ -106,9 +57,9 @@ class GitRepo:
         input: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        env_vars = env.subprocess_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, text=True, env=env
+            ["git", *args], cwd=cwd, input=input, capture_output=True, text=True, env=env_vars
         )
         if check and proc.returncode != 0:
             raise StoreError(f"git {args[0]} failed: {redact(proc.stderr.strip())}")
@@ -155,11 +106,11 @@ class GitRepo:
         out = self.git("symbolic-ref", "-q", "HEAD", check=False)
         return out.stdout.strip() or None
 
-    def commit_many(self, commits: list[tuple[str, dict[str, bytes]]]) -> list[str]:
-        """Make one commit per (message, {path: content}) on the current branch, in order,
-        with a single `git fast-import` (a few ms for dozens of commits, where a `git commit`
-        each costs ~13 ms). The files must already be in the working tree with the last
-        content given; the index is brought in line for these paths only."""
+    def commit_many(self, commits: list[NewCommit]) -> list[str]:
+        """Make one commit per `NewCommit` on the current branch, in order, with a single
+        `git fast-import` (a few ms for dozens of commits, where a `git commit` each costs
+        ~13 ms). The index is brought in line with the new HEAD for these paths only; the
+        working tree is not touched, so the caller writes the files after this succeeds."""
         if not commits:
             return []
         branch = self.branch()
@@ -168,14 +119,20 @@ class GitRepo:
         ident = self.git("var", "GIT_COMMITTER_IDENT", check=False).stdout.strip()
         if not ident:  # no identity configured: the watcher one, as for single commits
             ident = f"watcher <watcher@users.noreply.github.com> {int(time.time())} +0000"
+        who, _, now = ident.rpartition(">")
+        who += ">"
         stream = bytearray()
-        for mark, (message, files) in enumerate(commits, start=1):
-            data = redact(message).encode()
-            stream += f"commit {ref}\nmark :{mark}\ncommitter {ident}\n".encode()
+        for mark, commit in enumerate(commits, start=1):
+            data = redact(commit.message).encode()
+            author = f"{who} {commit.author_date or now.strip()}"
+            committer = f"{who} {commit.committer_date or now.strip()}"
+            stream += (
+                f"commit {ref}\nmark :{mark}\nauthor {author}\ncommitter {committer}\n".encode()
+            )
             stream += f"data {len(data)}\n".encode() + data + b"\n"
             if mark == 1 and parent:
                 stream += f"from {parent}\n".encode()
-            for rel, content in files.items():
+            for rel, content in commit.files.items():
                 stream += f"M 100644 inline {_quote_path(rel)}\ndata {len(content)}\n".encode()
                 stream += content + b"\n"
         stream += b"done\n"
@@ -187,7 +144,7 @@ class GitRepo:
                 cwd=self.top,
                 input=bytes(stream),
                 capture_output=True,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+                env=env.subprocess_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C"),
             )
             if out.returncode != 0:
                 raise StoreError(f"git fast-import failed: {redact(out.stderr.decode().strip())}")
@@ -198,7 +155,7 @@ class GitRepo:
         if branch is None:
             self.git("update-ref", "--no-deref", "HEAD", last)
             self.git("update-ref", "-d", ref)
-        paths = sorted({rel for _, files in commits for rel in files})
+        paths = sorted({rel for c in commits for rel in c.files})
         self.git("reset", "-q", "--", *paths)  # the index follows HEAD for these paths
         return [shas[f":{i}"] for i in range(1, len(commits) + 1)]
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .classify import Classification, classify, comparable, section_names
-from .diff import Change, diff_snapshots, parse_lines
-from .errors import StoreError
-from .models import Config
-from .store import GitRepo
+from ..classify import Classification, classify, comparable, section_names
+from ..diff import Change, diff_snapshots, parse_lines
+from ..errors import StoreError, UsageError
+from ..models import Config, SnapshotMeta
+from .commits import TRAILERS, RecordKind, parse_trailers
+from .git import GitRepo
 
 _SEP, _END = "\x1f", "\x1e"
-_TRAILERS = ("Watcher-Target", "Watcher-Region", "Watcher-Categories", "Source-URL")
 
 
 @dataclass
@@ -27,6 +27,7 @@ class HistoryEntry:
     categories: list[str]
     summary: str
     source_url: str = ""
+    kind: RecordKind = RecordKind.CHANGE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class HistoryEntry:
             "categories": self.categories,
             "summary": self.summary,
             "source_url": self.source_url,
+            "kind": self.kind,
         }
 
 
@@ -45,9 +47,12 @@ def history(
     target: str | None = None,
     region: str | None = None,
     limit: int | None = None,
+    *,
+    upgrades: bool = False,
 ) -> list[HistoryEntry]:
-    """Recorded changes, newest first, from the commits watcher made (their trailers)."""
-    repo = GitRepo(snapshots)
+    """Recorded changes, newest first, from the commits watcher made (their trailers).
+    Extraction upgrades (watcher's own changes, not Meta's) are left out unless asked for."""
+    repo = open_repo(snapshots)
     rel = _rel(repo, Path(snapshots))
     path = rel
     if target:
@@ -55,13 +60,11 @@ def history(
     fmt = (
         _SEP.join(
             ["%H", "%aI", "%s"]
-            + [f"%(trailers:key={k},valueonly,separator=%x2C)" for k in _TRAILERS]
+            + [f"%(trailers:key={k},valueonly,separator=%x2C)" for k in TRAILERS]
         )
         + _END
     )
     args = ["log", f"--format={fmt}"]
-    if limit and target and region:
-        args.append(f"-n{limit}")
     out = repo.git(*args, "--", path, check=False)
     if out.returncode != 0:
         raise StoreError(f"git log failed: {out.stderr.strip()}")
@@ -70,25 +73,39 @@ def history(
         record = record.strip("\n")
         if not record:
             continue
-        sha, date, subject, t, r, cats, url = (record.split(_SEP) + [""] * 7)[:7]
-        if not t.strip():
-            continue  # not a watcher commit
-        if (target and t.strip() != target) or (region and r.strip() != region):
+        sha, date, subject, *values = (record.split(_SEP) + [""] * (3 + len(TRAILERS)))[
+            : 3 + len(TRAILERS)
+        ]
+        info = parse_trailers(dict(zip(TRAILERS, values, strict=True)), subject)
+        if info is None:
+            continue  # not a watcher record
+        if (target and info.target != target) or (region and info.region != region):
+            continue
+        if info.kind == RecordKind.UPGRADE and not upgrades:
             continue
         entries.append(
             HistoryEntry(
                 sha,
                 date,
-                t.strip(),
-                r.strip(),
-                [c.strip() for c in cats.split(",") if c.strip()],
+                info.target,
+                info.region,
+                info.categories,
                 subject,
-                url.strip(),
+                info.source_url,
+                info.kind,
             )
         )
         if limit and len(entries) >= limit:
             break
     return entries
+
+
+def open_repo(snapshots: str | Path) -> GitRepo:
+    """The repository of the snapshots folder; a folder outside any is the user's mistake."""
+    try:
+        return GitRepo(snapshots)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _rel(repo: GitRepo, path: Path) -> str:
@@ -105,8 +122,8 @@ class VersionDiff:
     rev_b: str
     changes: list[Change]
     classification: Classification
-    meta_a: dict[str, Any] = field(default_factory=dict)
-    meta_b: dict[str, Any] = field(default_factory=dict)
+    meta_a: SnapshotMeta = field(default_factory=SnapshotMeta)
+    meta_b: SnapshotMeta = field(default_factory=SnapshotMeta)
 
 
 def _show(repo: GitRepo, rev: str, path: str) -> str | None:
@@ -123,7 +140,7 @@ def diff_versions(
     rev_b: str | None = None,
 ) -> VersionDiff:
     """The word diff between two recorded versions (default: the last recorded change)."""
-    repo = GitRepo(snapshots)
+    repo = open_repo(snapshots)
     base = f"{_rel(repo, Path(snapshots))}/{target}/{region}"
     if rev_a is None:
         revs = repo.git("log", "--format=%H", "-n2", "--", f"{base}.md").stdout.split()
@@ -139,10 +156,10 @@ def diff_versions(
     if old is None or new is None:
         missing = rev_a if old is None else rev_b
         raise StoreError(f"{base}.md does not exist at {missing}")
-    meta_a = json.loads(_show(repo, rev_a, f"{base}.json") or "{}")
-    meta_b = json.loads(_show(repo, rev_b, f"{base}.json") or "{}")
+    meta_a = SnapshotMeta.from_json(json.loads(_show(repo, rev_a, f"{base}.json") or "{}"))
+    meta_b = SnapshotMeta.from_json(json.loads(_show(repo, rev_b, f"{base}.json") or "{}"))
     changes = diff_snapshots(old, new)
-    sections = (section_names(meta_a.get("matched")), section_names(meta_b.get("matched")))
+    sections = (section_names(meta_a.matched), section_names(meta_b.matched))
     return VersionDiff(
         rev_a,
         rev_b,
@@ -174,7 +191,7 @@ def compare_regions(
     for region in (region_a, region_b):
         path = Path(snapshots) / target / f"{region}.md"
         if not path.exists():
-            raise StoreError(f"no snapshot for {target} in region {region} ({path})")
+            raise UsageError(f"no snapshot for {target} in region {region} ({path})")
         texts[region] = [
             line for line in parse_lines(path.read_text(encoding="utf-8")) if not line.heading
         ]

@@ -1,85 +1,25 @@
 """Fetch pages over HTTP, one client per region so that egress, headers and cookies never mix.
 
-Concurrency comes from a thread pool over synchronous httpx clients (see pipeline.py): on
+Concurrency comes from a thread pool over synchronous httpx clients (see run.py): on
 loopback a sync client used 2.5× less CPU than AsyncClient for the same 300 pages, and the
 waits that concurrency hides on real networks are hidden by threads just as well.
 """
 
 from __future__ import annotations
 
-import email.utils
-import os
-import random
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from . import __version__, secrets
-from .errors import FetchError
-from .models import FetchSettings, Region
+from .. import __version__, secrets
+from ..errors import FetchError
+from ..models import FetchSettings, Region
+from .policy import RETRY_STATUSES, Page, Retry, proxy_for, retry_after, retry_wait
 
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 ACCEPTED_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown")
-
-
-@dataclass
-class Page:
-    url: str
-    final_url: str
-    status: int
-    content: str
-    content_type: str
-    elapsed: float
-    fetcher: str = "http"
-
-
-def proxy_for(region: Region) -> str | None:
-    """The region's egress proxy from WATCHER_PROXY_<REGION>, registered as a secret."""
-    value = os.environ.get(region.proxy_env, "").strip()
-    if value:
-        secrets.register(value)
-    return value or None
-
-
-class Retry(Exception):
-    """A failure worth another attempt (network, 429, 5xx), with the wait the server asked."""
-
-    def __init__(self, message: str, wait: float | None = None):
-        super().__init__(message)
-        self.wait = wait
-
-
-def retry_wait(exc: Retry, attempt: int, settings: FetchSettings) -> float:
-    """Seconds before the next attempt: the server's Retry-After, else exponential backoff
-    with a little jitter. A Retry-After beyond fetch.max_retry_after gives up at once."""
-    if exc.wait is None:
-        return settings.backoff * (2**attempt) * (1 + random.random() / 4)
-    if exc.wait > settings.max_retry_after:
-        raise FetchError(
-            f"{exc}; the server asks to wait {exc.wait:.0f} s, more than "
-            f"fetch.max_retry_after ({settings.max_retry_after:.0f} s)"
-        ) from None
-    return exc.wait
-
-
-def _retry_after(value: str | None, limit: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds)
 
 
 class HttpFetcher:
@@ -167,7 +107,7 @@ class HttpFetcher:
                         current = nxt
                         continue
                     if status in RETRY_STATUSES:
-                        wait = _retry_after(response.headers.get("retry-after"), s.max_retry_after)
+                        wait = retry_after(response.headers.get("retry-after"), s.max_retry_after)
                         raise Retry(f"HTTP {status} from {current}", wait)
                     body = self._read_capped(response, current)
                     ctype = response.headers.get("content-type", "text/html")

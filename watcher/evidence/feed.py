@@ -6,12 +6,10 @@ GitHub Actions, and a single shared file would make their commits conflict on re
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from . import __version__
-from .store import atomic_write
+from .. import __version__
 
 ATOM = "http://www.w3.org/2005/Atom"
 MAX_ENTRIES = 100
@@ -22,19 +20,12 @@ def _q(tag: str) -> str:
     return f"{{{ATOM}}}{tag}"
 
 
-def repository_url() -> str | None:
-    """The repository's web address when running in GitHub Actions."""
-    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-    repo = os.environ.get("GITHUB_REPOSITORY")
-    return f"{server.rstrip('/')}/{repo}" if repo else None
-
-
 def feed_path(snapshots: Path, region: str) -> Path:
     return Path(snapshots) / "feeds" / f"{region}.xml"
 
 
 def add_entry(
-    path: Path,
+    existing: str | None,
     *,
     region_name: str,
     entry_id: str,
@@ -43,12 +34,13 @@ def add_entry(
     source_url: str,
     categories: list[str],
     html: str,
-    history_path: str,
-) -> None:
-    """Prepend one entry to the region's feed (created when missing), keeping the newest."""
-    if path.exists():
-        tree = ET.parse(path)
-        feed = tree.getroot()
+    link: str | None = None,
+) -> str:
+    """The region's feed text with one entry prepended (a new feed when there is none),
+    keeping the newest entries."""
+    if existing:
+        feed = ET.fromstring(existing)
+        tree = ET.ElementTree(feed)
     else:
         feed = ET.Element(_q("feed"))
         ET.SubElement(feed, _q("title")).text = f"watcher: Meta AI-training wording ({region_name})"
@@ -64,11 +56,8 @@ def add_entry(
     ET.SubElement(entry, _q("updated")).text = updated
     ET.SubElement(entry, _q("author")).append(_text("name", "watcher"))
     ET.SubElement(entry, _q("link"), {"rel": "related", "href": source_url})
-    repo = repository_url()
-    if repo:
-        ET.SubElement(
-            entry, _q("link"), {"rel": "alternate", "href": f"{repo}/commits/HEAD/{history_path}"}
-        )
+    if link:  # where the change itself can be read (its commit)
+        ET.SubElement(entry, _q("link"), {"rel": "alternate", "href": link})
     for category in categories:
         ET.SubElement(entry, _q("category"), {"term": category})
     content = ET.SubElement(entry, _q("content"), {"type": "html"})
@@ -79,7 +68,7 @@ def add_entry(
     for old in feed.findall(_q("entry"))[MAX_ENTRIES:]:
         feed.remove(old)
     ET.indent(tree, space="  ")
-    atomic_write(path, ET.tostring(feed, encoding="unicode", xml_declaration=True) + "\n")
+    return ET.tostring(feed, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _text(tag: str, value: str) -> ET.Element:

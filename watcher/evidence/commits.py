@@ -1,0 +1,189 @@
+"""The commit vocabulary: what a commit of the evidence says, written and parsed here only.
+
+A recorded change is one commit. Its subject says what happened in words a journalist can
+quote; its trailers say which page, region and categories, so `history` (and anyone with
+`git log`) can read the record back without guessing:
+
+    First record of Meta Privacy Policy (EU)
+    Meta Privacy Policy (EU): opt-out, data sources wording changed
+    Apply extraction upgrade to Meta Privacy Policy (EU)
+
+    Source-URL: https://…
+    Watcher-Target: facebook-privacy-policy
+    Watcher-Region: eu
+    Watcher-Categories: data_sources, opt_out
+    Watcher-Kind: change            (first | change | upgrade)
+    Watcher-Version: 0.2.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .. import __version__
+from ..classify import plain
+from ..diff import Change
+from ..models import Category, ChangeKind, Region, Result, Status, Target, category_labels
+from ..secrets import redact
+
+MAX_BODY_LINES = 200
+
+
+class RecordKind(StrEnum):
+    FIRST = "first"  # the first record of a (target, region)
+    CHANGE = "change"  # Meta changed the wording
+    UPGRADE = "upgrade"  # watcher's rules or code changed the snapshot; Meta changed nothing
+
+
+class Trailer(StrEnum):
+    SOURCE_URL = "Source-URL"
+    TARGET = "Watcher-Target"
+    REGION = "Watcher-Region"
+    CATEGORIES = "Watcher-Categories"
+    KIND = "Watcher-Kind"
+    VERSION = "Watcher-Version"
+
+
+TRAILERS = tuple(Trailer)
+
+
+def change_summary(categories: list[str]) -> str:
+    """`opt-out, data sources wording changed`: the alerting categories, in words."""
+    alerting = category_labels(categories, other=False)
+    if not alerting:
+        return "AI-training wording changed"
+    return f"{', '.join(alerting)} wording changed"
+
+
+def commit_subject(kind: RecordKind, title: str, categories: list[str]) -> str:
+    if kind == RecordKind.FIRST:
+        return f"First record of {title}"
+    if kind == RecordKind.UPGRADE:
+        return f"Apply extraction upgrade to {title}"
+    return f"{title}: {change_summary(categories)}"
+
+
+def change_counts(changes: list[Change]) -> dict[ChangeKind, int]:
+    counts = dict.fromkeys(ChangeKind, 0)
+    for change in changes:
+        if not change.heading:
+            counts[ChangeKind(change.kind)] += 1
+    return counts
+
+
+def counts_line(changes: list[Change]) -> str:
+    n = change_counts(changes)
+    return (
+        f"{n[ChangeKind.MODIFIED]} sentences modified, {n[ChangeKind.ADDED]} added, "
+        f"{n[ChangeKind.REMOVED]} removed."
+    )
+
+
+def change_lines(changes: list[Change], limit: int = MAX_BODY_LINES) -> list[str]:
+    """Changed sentences grouped by section: `- removed`, `+ added`."""
+    lines: list[str] = []
+    section = None
+    for shown, change in enumerate(changes):
+        if shown >= limit:
+            lines.append(
+                f"… and {len(changes) - shown} more changed sentences (see the diff of this commit)"
+            )
+            break
+        if plain(change.section) != section:
+            section = plain(change.section)
+            if lines:
+                lines.append("")
+            lines.append(f"In {section or 'the top of the page'}:")
+        tags = f"  [{', '.join(change.categories)}]" if change.categories else ""
+        mark = "# " if change.heading else ""
+        if change.old is not None:
+            lines.append(f"- {mark}{change.old}")
+        if change.new is not None:
+            lines.append(f"+ {mark}{change.new}{tags}")
+    return lines
+
+
+def record_title(target: Target, region: Region) -> str:
+    return f"{target.name} ({region.name})"
+
+
+def trailers(target: Target, region: Region, kind: RecordKind, categories: list[str]) -> list[str]:
+    lines = [
+        f"{Trailer.SOURCE_URL}: {target.url}",
+        f"{Trailer.TARGET}: {target.id}",
+        f"{Trailer.REGION}: {region.code}",
+    ]
+    if categories:
+        lines.append(f"{Trailer.CATEGORIES}: {', '.join(categories)}")
+    lines.append(f"{Trailer.KIND}: {kind}")
+    lines.append(f"{Trailer.VERSION}: {__version__}")
+    return lines
+
+
+def commit_message(result: Result, changes: list[Change], target: Target, region: Region) -> str:
+    """The message of a recorded change or first record."""
+    kind = RecordKind.FIRST if result.status == Status.NEW else RecordKind.CHANGE
+    lines = [commit_subject(kind, record_title(target, region), result.categories), ""]
+    if kind == RecordKind.FIRST:
+        lines.append(f"{result.sentences} sentences on AI training, from {target.url}.")
+    else:
+        lines.append(counts_line(changes))
+        if result.events:
+            lines += [""] + [f"* {e}" for e in result.events]
+        lines += ["", *change_lines(changes)]
+    lines += ["", *trailers(target, region, kind, result.categories)]
+    return redact("\n".join(lines) + "\n")
+
+
+def upgrade_message(target: Target, region: Region, changes: list[Change], why: str) -> str:
+    """An upgrade commit: the stored capture re-extracted with new rules or code."""
+    lines = [
+        commit_subject(RecordKind.UPGRADE, record_title(target, region), []),
+        "",
+        f"The stored raw capture was extracted again because {why}.",
+        "This is a change of watcher's rules or code, not of Meta's wording: no alert.",
+        "",
+        counts_line(changes),
+        "",
+        *change_lines(changes),
+        "",
+        *trailers(target, region, RecordKind.UPGRADE, []),
+    ]
+    return redact("\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What a commit of the evidence says about itself, read back from its trailers."""
+
+    target: str
+    region: str
+    kind: RecordKind
+    categories: list[str] = field(default_factory=list)
+    source_url: str = ""
+
+    @property
+    def alerting_categories(self) -> list[str]:
+        return [c for c in self.categories if c != Category.OTHER]
+
+
+def parse_trailers(values: dict[str, str], subject: str) -> CommitInfo | None:
+    """A `CommitInfo` from trailer values (as `git log` prints them), or None when the commit
+    is not one of watcher's records. Records made before `Watcher-Kind` existed are read from
+    their subject."""
+    target = values.get(Trailer.TARGET, "").strip()
+    region = values.get(Trailer.REGION, "").strip()
+    if not target or not region:
+        return None
+    raw_kind = values.get(Trailer.KIND, "").strip()
+    if raw_kind in tuple(RecordKind):
+        kind = RecordKind(raw_kind)
+    elif subject.startswith("First record of "):
+        kind = RecordKind.FIRST
+    elif subject.startswith("Apply extraction upgrade to "):
+        kind = RecordKind.UPGRADE
+    else:
+        kind = RecordKind.CHANGE
+    categories = [c.strip() for c in values.get(Trailer.CATEGORIES, "").split(",") if c.strip()]
+    return CommitInfo(target, region, kind, categories, values.get(Trailer.SOURCE_URL, "").strip())

@@ -1,0 +1,209 @@
+"""One page through verify → extract → normalize, and its comparison with the snapshot.
+
+`process_page` is the one path a page takes, whether it was just fetched (`run`, `check`),
+read from a file (`extract`), or re-read from a stored raw capture (upgrades, imports).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import __version__
+from .classify import Classification, classify, section_names
+from .diff import Change, diff_snapshots
+from .errors import ExtractionError, RegionMismatch
+from .evidence.store import Snapshot
+from .extract import extract_sections
+from .fetch import Fetchers
+from .fetch.policy import Page
+from .models import Config, Region, SnapshotMeta, Status, Target
+from .normalize import render_markdown, sentences_of
+from .page import Document
+from .verify import check_status, detect_wall, served_variant, verify_page
+
+log = logging.getLogger("watcher")
+
+
+@dataclass
+class Observation:
+    """What one fetch of a (target, region) yielded after verification and extraction."""
+
+    text: str
+    sentences: int
+    page_chars: int
+    matched: dict[str, list[str]] = field(default_factory=dict)
+    final_url: str = ""
+    input_key: str = ""  # what the text was made from; see input_key()
+    reused: bool = False  # the input was the stored snapshot's own: nothing was processed
+
+
+def process_page(
+    content: str, content_type: str | None, url: str, target: Target, region: str, name: str = ""
+) -> Observation:
+    """Verify, extract and normalize one fetched (or saved) page. Raises WatcherError."""
+    doc = Document.from_content(content, url, target.link_base, content_type, name)
+    return process_document(doc, target, region)
+
+
+def process_document(doc: Document, target: Target, region: str | None) -> Observation:
+    """The stages after parsing. With `region` None nothing is verified and an empty
+    extraction is returned as it is (`watcher extract`, for writing rules)."""
+    if region is not None:
+        verify_page(doc, target, region)
+    extraction = extract_sections(doc, target.extract)
+    text = render_markdown(extraction, target.link_base)
+    count = len(sentences_of(text))
+    if region is not None and count < target.extract.min_sentences:
+        raise ExtractionError(
+            f"section not found: only {count} sentences extracted, "
+            f"min_sentences is {target.extract.min_sentences}"
+        )
+    return Observation(
+        text=text,
+        sentences=count,
+        page_chars=len(doc.text),
+        matched=extraction.matched,
+        final_url=doc.url,
+    )
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """The code that turns a page into a snapshot: a new version of it re-processes pages."""
+    digest = hashlib.sha256(__version__.encode())
+    for module in ("extract", "normalize", "page", "verify", "process"):
+        digest.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    return digest.hexdigest()
+
+
+def input_key(page: Page, target: Target, region: str) -> str:
+    """A fingerprint of everything a snapshot is made from: the page's bytes, where they came
+    from, the target's rules and watcher's own code. Equal keys give equal snapshots."""
+    digest = hashlib.sha256(_code_fingerprint().encode())
+    for part in (repr(target), region, page.final_url, page.content_type):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(page.content.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def observe(
+    fetchers: Fetchers,
+    config: Config,
+    target: Target,
+    region: Region,
+    known: Snapshot | None = None,
+) -> Observation:
+    """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
+
+    When the page is byte for byte what `known` was made from (its `input` key), its text is
+    reused without processing: an unchanged, stable page costs a fetch and a hash.
+    """
+    attempts = config.fetch.region_retries + 1
+    for attempt in range(attempts):
+        page = fetchers.fetch(target, region)
+        check_status(page.status, page.final_url)
+        key = input_key(page, target, region.code)
+        if known is not None and known.meta.input == key:
+            return Observation(
+                text=known.text,
+                sentences=known.sentences,
+                page_chars=known.meta.page_chars,
+                matched=known.meta.matched,
+                final_url=page.final_url,
+                input_key=key,
+                reused=True,
+            )
+        try:
+            observation = process_page(
+                page.content, page.content_type, page.final_url, target, region.code
+            )
+            observation.input_key = key
+            return observation
+        except RegionMismatch:
+            if attempt + 1 >= attempts:
+                raise
+            log.info("%s/%s: wrong region variant, fetching again", target.id, region.code)
+            time.sleep(config.fetch.backoff * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def assess(
+    old: Snapshot | None,
+    new: Observation,
+    target: Target,
+    config: Config,
+) -> tuple[Status, str | None, list[Change], Classification | None]:
+    """Compare a new observation with the stored snapshot.
+
+    Returns (status, reason, changes, classification) with status `unchanged`, `new`,
+    `changed`, or `error` when the new text looks like a broken capture.
+    """
+    if old is None:
+        return Status.NEW, None, [], None
+    if old.text == new.text:
+        return Status.UNCHANGED, None, [], None
+    reason = collapse_reason(old, new, target)
+    if reason:
+        return Status.ERROR, reason, [], None
+    changes = diff_snapshots(old.text, new.text)
+    sections = (section_names(old.meta.matched), section_names(new.matched))
+    return (
+        Status.CHANGED,
+        None,
+        changes,
+        classify(old.text, new.text, changes, config.categories, sections),
+    )
+
+
+def collapse_reason(old: Snapshot, new: Observation, target: Target) -> str | None:
+    """Why a new observation looks like a broken capture rather than a real change."""
+    limit = target.max_shrink
+    old_chars = old.meta.page_chars
+    if old_chars and new.page_chars < old_chars * (1 - limit):
+        return (
+            f"page collapsed from {old_chars} to {new.page_chars} characters of text "
+            f"(more than {limit:.0%} gone: truncated or broken capture?); snapshot kept"
+        )
+    if old.sentences and new.sentences < old.sentences * (1 - limit):
+        return (
+            f"extraction shrank from {old.sentences} to {new.sentences} sentences "
+            f"(more than {limit:.0%} gone: did a section rule stop matching?); snapshot kept"
+        )
+    return None
+
+
+def as_snapshot(obs: Observation) -> Snapshot:
+    """An observation as the snapshot a later fetch is compared with."""
+    return Snapshot(
+        obs.text,
+        SnapshotMeta(
+            input=obs.input_key,
+            sentences=obs.sentences,
+            page_chars=obs.page_chars,
+            matched=obs.matched,
+        ),
+    )
+
+
+@dataclass
+class Inspection:
+    """What `watcher extract` prints about a saved page besides its snapshot text."""
+
+    observation: Observation
+    variant: set[str]
+    wall: str | None
+
+
+def inspect_page(content: str, target: Target, name: str = "") -> Inspection:
+    """Extract a saved page offline, as `run` would but without judging it: the text even
+    when the page would be refused, with what verification would say about it."""
+    doc = Document.from_content(content, target.link_base, target.link_base, name=name)
+    obs = process_document(doc, target, None)
+    variant = served_variant(doc, target.markers) if target.markers else set()
+    return Inspection(obs, variant, detect_wall(doc, target.expect))
