@@ -132,9 +132,16 @@ def test_malformed_file_exits_2_naming_the_place(tmp_path, capsys, text, expecte
 
 
 def test_validate_command_reports_ok(capsys):
+    import yaml
+
     code, out, _ = run_cli("validate", "--config", str(SHIPPED), capsys=capsys)
+    data = yaml.safe_load(SHIPPED.read_text())
+    pairs = sum(len(t["regions"]) for t in data["targets"])
     assert code == 0
-    assert "OK: 7 targets, 3 regions" in out
+    assert out.strip() == (
+        f"{SHIPPED}: OK: {len(data['targets'])} targets, {len(data['regions'])} regions, "
+        f"{pairs} target × region pairs"
+    )
 
 
 def test_unknown_target_filter_is_a_usage_error(tmp_path, capsys):
@@ -161,3 +168,66 @@ def test_python_dash_m_runs_the_cli():
         check=True,
     )
     assert "OK" in out.stdout
+
+
+def _set(path: str, value):
+    """A mutation of the shipped file: set (or, with value DELETE, remove) a dotted path."""
+
+    def apply(data: dict) -> dict:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node = data
+        for part in parents:
+            node = node[part]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+        return data
+
+    return apply
+
+
+DELETE = object()
+AGREEMENT = {
+    "shipped": lambda d: d,
+    "fetcher-unknown": _set("targets.0.fetcher", "curl"),
+    "fetcher-auto": _set("targets.0.fetcher", "auto"),
+    "target-unknown-key": _set("targets.0.colour", "blue"),
+    "top-unknown-key": _set("colour", "blue"),
+    "fetch-unknown-key": _set("fetch.colour", "blue"),
+    "timeout-string": _set("fetch.timeout", "soon"),
+    "timeout-negative": _set("fetch.timeout", -1),
+    "url-ftp": _set("targets.0.url", "ftp://example.com/p"),
+    "id-missing": _set("targets.0.id", DELETE),
+    "id-uppercase": _set("targets.0.id", "Facebook"),
+    "regions-missing": _set("targets.0.regions", DELETE),
+    "markers-missing-ip": _set("targets.0.markers", DELETE),
+    "markers-none-reason": _set("targets.0.markers", {"none": "no regional wording"}),
+    "markers-none-empty": _set("targets.0.markers", {"none": ""}),
+    "markers-none-and-region": _set("targets.0.markers", {"none": "x", "eu": ["a"]}),
+    "alerts-mode-unknown": _set("alerts.mode", "hourly"),
+    "alerts-mode-each": _set("alerts.mode", "each"),
+    "alerts-category-unknown": _set("alerts.categories", ["gossip"]),
+    "max-shrink-above-one": _set("targets.0.max_shrink", 1.5),
+    "variant-by-unknown": _set("targets.3.variant_by", "cookie"),
+    "min-length-float": _set("targets.0.min_length", 2.5),
+    "targets-empty": _set("targets", []),
+    "extract-unknown-key": _set("targets.0.extract.colour", "blue"),
+    "route-missing-tag": _set("alerts.routes", [{"regions": ["eu"]}]),
+    "route-ok": _set("alerts.routes", [{"tag": "eu-desk", "regions": ["eu"]}]),
+}
+
+
+@pytest.mark.parametrize("name", list(AGREEMENT))
+def test_json_schema_and_validator_agree(name):
+    """The schema editors use and the validator watcher runs accept the same files, so
+    neither can drift from the other unnoticed."""
+    schema = json.loads(SCHEMA.read_text())
+    data = AGREEMENT[name](_base())
+    schema_ok = not list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    try:
+        parse_config(data, "t.yaml")
+        validator_ok = True
+    except ConfigError:
+        validator_ok = False
+    assert schema_ok == validator_ok, f"schema says {schema_ok}, validator says {validator_ok}"

@@ -373,7 +373,11 @@ def test_changes_are_committed_one_by_one_even_on_a_detached_head(tmp_path):
     assert git(root, "for-each-ref", "refs/watcher") == ""
 
 
-def test_check_prints_the_extraction_and_stores_nothing(origin, proxies, repo, eu_policy, capsys):
+def test_check_prints_the_extraction_and_stores_nothing(
+    origin, proxies, repo, eu_policy, capsys, monkeypatch
+):
+    monkeypatch.chdir(repo)  # where ./snapshots, the default, would be written
+    before = sorted(str(p) for p in repo.rglob("*") if ".git" not in p.parts)
     code, out, _ = run_cli(
         "check", "facebook-privacy-policy", "--config", str(eu_policy), capsys=capsys
     )
@@ -381,7 +385,10 @@ def test_check_prints_the_extraction_and_stores_nothing(origin, proxies, repo, e
     assert out.startswith("== Meta Privacy Policy (EU) ")
     assert "### Developing and improving AI at Meta" not in out  # before the Dec 2025 update
     assert "[right to object to](https://www.facebook.com/help/contact/367438723733209)" in out
-    assert not (repo / "snapshots/facebook-privacy-policy").exists()
+    assert origin.hits("/privacy/policy/printable/")  # it did fetch
+    assert sorted(str(p) for p in repo.rglob("*") if ".git" not in p.parts) == before
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "rev-list", "--count", "HEAD") == "1\n"
 
 
 def test_extract_reads_a_saved_page_offline_even_compressed(tmp_path, capsys):

@@ -241,6 +241,7 @@ class Result:
             "sentences": self.sentences,
             "alert": self.alert,
             "same_input": self.same_input,
+            "internal": self.internal,
         }
 
 
