@@ -14,9 +14,10 @@ LAYERS: list[set[str]] = [
     {"page", "config"},
     {"fetch.policy", "verify", "extract", "normalize", "diff"},
     {"fetch.http", "fetch.browser", "fetch", "classify", "evidence", "evidence.git"},
-    {"evidence.store", "render", "process", "evidence.commits", "evidence.feed"},
+    {"evidence.store", "evidence.captures", "evidence.lock", "render", "process"},
+    {"evidence.commits", "evidence.feed"},
     {"evidence.outbox", "evidence.history", "alerts"},
-    {"notify", "report", "evidence.importer", "evidence.raw"},
+    {"notify", "report", "evidence.importer", "evidence.record"},
     {"run", "site"},
     {"demo", "cli", "__main__"},
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import ConfigError, UsageError, WatcherError
+from .errors import BusyError, ConfigError, UsageError, WatcherError
 
 if TYPE_CHECKING:
     from .report import RunReport
@@ -46,13 +46,30 @@ def _config_args(p: argparse.ArgumentParser, snapshots: bool = True) -> None:
         )
 
 
+def _lock_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="wait this long for another run on the repository to finish, then exit 3 "
+        "(default: 60)",
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .report import text_summary, to_json
     from .run import Runner
 
     config = load_config(args.config)
-    runner = Runner(config, args.snapshots, commit=not args.no_commit, notify=not args.no_notify)
+    runner = Runner(
+        config,
+        args.snapshots,
+        commit=not args.no_commit,
+        notify=not args.no_notify,
+        lock_timeout=args.lock_timeout,
+    )
     report = runner.run(targets=args.target, regions=args.region)
     print(to_json(report) if args.json else text_summary(report))
     _github_outputs(report, args.snapshots)
@@ -95,9 +112,24 @@ def _n(count: int, noun: str) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .run import check
+    from .run import check, check_recorded
 
     config = load_config(args.config)
+    if args.recorded:
+        if not args.region or len(args.region) != 1:
+            raise UsageError("--recorded needs exactly one --region")
+        again = check_recorded(config, args.snapshots, args.target, args.region[0], args.recorded)
+        print(again.observation.text, end="")
+        verdict = (
+            "the same as the recorded snapshot"
+            if again.same
+            else "DIFFERENT from the recorded snapshot: today's rules read this page otherwise"
+        )
+        print(
+            f"\n<!-- {again.rev[:10]}: re-extracted with today's rules: {verdict} -->",
+            file=sys.stderr,
+        )
+        return 0
     for outcome in check(config, args.target, args.region):
         print(outcome.header)
         if outcome.observation is None:
@@ -106,6 +138,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         obs = outcome.observation
         print(f"{obs.sentences} sentences, page {obs.page_chars} characters\n")
         print(obs.text)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .run import show_recorded
+
+    print(
+        show_recorded(args.snapshots, args.target, args.region, args.rev, args.raw, args.capture),
+        end="",
+    )
     return 0
 
 
@@ -249,13 +291,16 @@ def cmd_notify(args: argparse.Namespace) -> int:
     for code in regions:
         if code not in config.regions:
             raise UsageError(f"unknown region '{code}' (known: {', '.join(config.regions)})")
-    open_repo(args.snapshots)  # outside a repository: a usage error, before anything else
-    if args.drop:
-        print(f"dropped {drop_pending(args.snapshots, regions)} pending alerts")
-        return 0
-    delivery = deliver_pending(
-        config.alerts, args.snapshots, regions, datetime.now(UTC), env.github()
-    )
+    from .evidence.lock import RepoLock
+
+    repo = open_repo(args.snapshots)  # outside a repository: a usage error, before anything
+    with RepoLock(repo, args.lock_timeout):  # never beside a run that may be sending too
+        if args.drop:
+            print(f"dropped {drop_pending(args.snapshots, regions)} pending alerts")
+            return 0
+        delivery = deliver_pending(
+            config.alerts, args.snapshots, regions, datetime.now(UTC), env.github()
+        )
     print(
         redact(
             f"{len(delivery.sent)} sent, {len(delivery.failed)} failed (kept for the next "
@@ -310,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-commit", action="store_true", help="write snapshot files, commit nothing")
     p.add_argument("--no-notify", action="store_true", help="send no alerts")
     p.add_argument("--json", action="store_true", help="print one JSON object with a results list")
+    _lock_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -327,10 +373,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch and extract one target, print it, store nothing",
         description="example: watcher check facebook-privacy-policy --region us",
     )
-    _config_args(p, snapshots=False)
+    _config_args(p)
     p.add_argument("target", metavar="TARGET", help="the target id, as in targets.yaml")
     p.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
+    p.add_argument(
+        "--recorded",
+        metavar="REV",
+        help="fetch nothing: re-extract the raw capture recorded at git revision REV",
+    )
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="print a recorded snapshot, or with --raw the page it was made from",
+        description="example: watcher show facebook-privacy-policy --region eu HEAD~2 --raw",
+    )
+    _config_args(p)
+    p.add_argument("target", metavar="TARGET", help="the target id")
+    p.add_argument("--region", required=True, metavar="R", help="the region")
+    p.add_argument("rev", nargs="?", default="HEAD", metavar="REV", help="git revision (HEAD)")
+    p.add_argument("--raw", action="store_true", help="print the raw capture, not the snapshot")
+    p.add_argument(
+        "--capture", action="store_true", help="print the capture record (where it came from)"
+    )
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(
         "extract",
@@ -407,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--test", action="store_true", help="send a test message to every URL")
     p.add_argument("--drop", action="store_true", help="discard pending alerts (committed)")
+    _lock_arg(p)
     p.set_defaults(func=cmd_notify)
 
     p = sub.add_parser(
@@ -427,12 +495,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    # `diff TARGET --region R REV_A REV_B`: revisions may follow the options
-    if getattr(args, "command", None) == "diff" and extra and not extra[0].startswith("-"):
-        revs = [r for r in (args.rev_a, args.rev_b) if r] + extra
-        if len(revs) > 2:
-            parser.error(f"diff takes at most two revisions, got {' '.join(revs)}")
-        args.rev_a, args.rev_b = ([*revs, None, None])[:2]
+    # `diff TARGET --region R REV_A REV_B`, `show TARGET --region R REV`: revisions may
+    # follow the options
+    command = getattr(args, "command", None)
+    if command in ("diff", "show") and extra and not extra[0].startswith("-"):
+        if command == "diff":
+            revs = [r for r in (args.rev_a, args.rev_b) if r] + extra
+            if len(revs) > 2:
+                parser.error(f"diff takes at most two revisions, got {' '.join(revs)}")
+            args.rev_a, args.rev_b = ([*revs, None, None])[:2]
+        else:
+            if len(extra) > 1 or args.rev != "HEAD":
+                parser.error(f"show takes one revision, got {' '.join([args.rev, *extra])}")
+            args.rev = extra[0]
         extra = []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -453,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BusyError as exc:
+        print(f"busy: {exc}", file=sys.stderr)
+        return 3
     except WatcherError as exc:
         from .secrets import redact
 

@@ -7,7 +7,8 @@ WatcherError
 │   ├── BlockedError     login wall, browser notice, error page, title-only page
 │   └── RegionMismatch   the page served is another region's variant
 ├── ExtractionError      the rules found nothing, or the extraction collapsed
-└── StoreError           git or file-system trouble while recording
+├── StoreError           git or file-system trouble while recording
+└── BusyError            another run holds the repository; exit status 3
 """
 
 from __future__ import annotations
@@ -55,3 +56,7 @@ class ExtractionError(WatcherError):
 
 class StoreError(WatcherError):
     """Writing or committing a snapshot failed."""
+
+
+class BusyError(WatcherError):
+    """Another watcher run holds the repository's lock; this one did nothing."""

@@ -17,7 +17,8 @@ from . import __version__
 from .classify import Classification, classify, section_names
 from .diff import Change, diff_snapshots
 from .errors import ExtractionError, RegionMismatch
-from .evidence.store import Snapshot
+from .evidence.captures import Capture, RawPage
+from .evidence.store import Snapshot, sha256
 from .extract import extract_sections
 from .fetch import Fetchers
 from .fetch.policy import Page
@@ -40,6 +41,7 @@ class Observation:
     final_url: str = ""
     input_key: str = ""  # what the text was made from; see input_key()
     reused: bool = False  # the input was the stored snapshot's own: nothing was processed
+    raw: RawPage | None = None  # the page it was made from, to keep with the record
 
 
 def process_page(
@@ -81,6 +83,52 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def rules_fingerprint(target: Target) -> str:
+    """The target's rules and the code that applies them: when this changes, a stored raw
+    capture may give another snapshot, and that is watcher's change, not Meta's."""
+    digest = hashlib.sha256(_code_fingerprint().encode())
+    digest.update(repr(target).encode())
+    return digest.hexdigest()[:16]
+
+
+def capture_of(page: Page, target: Target, region: Region, captured_at: str) -> RawPage:
+    from .fetch.policy import proxy_for
+
+    data = page.content.encode("utf-8", "surrogatepass")
+    return RawPage(
+        page.content,
+        Capture(
+            captured_at=captured_at,
+            url=target.url,
+            final_url=page.final_url,
+            status=page.status,
+            content_type=page.content_type,
+            fetcher=page.fetcher,
+            region=region.code,
+            egress="proxy" if proxy_for(region) else "direct",
+            watcher_version=__version__,
+            rules=rules_fingerprint(target),
+            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(data),
+        ),
+    )
+
+
+def reprocess(raw: RawPage, target: Target, region: str) -> Observation:
+    """A stored raw capture read again with today's rules (upgrades, `check --recorded`)."""
+    capture = raw.capture
+    obs = process_page(
+        raw.content,
+        capture.content_type or None,
+        capture.final_url or capture.url or target.url,
+        target,
+        region,
+        name=f"capture.{capture.extension}",
+    )
+    obs.raw = raw
+    return obs
+
+
 def input_key(page: Page, target: Target, region: str) -> str:
     """A fingerprint of everything a snapshot is made from: the page's bytes, where they came
     from, the target's rules and watcher's own code. Equal keys give equal snapshots."""
@@ -98,6 +146,7 @@ def observe(
     target: Target,
     region: Region,
     known: Snapshot | None = None,
+    now: str = "",
 ) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
 
@@ -108,6 +157,7 @@ def observe(
     for attempt in range(attempts):
         page = fetchers.fetch(target, region)
         check_status(page.status, page.final_url)
+        raw = capture_of(page, target, region, now)
         key = input_key(page, target, region.code)
         if known is not None and known.meta.input == key:
             return Observation(
@@ -118,12 +168,14 @@ def observe(
                 final_url=page.final_url,
                 input_key=key,
                 reused=True,
+                raw=raw,
             )
         try:
             observation = process_page(
                 page.content, page.content_type, page.final_url, target, region.code
             )
             observation.input_key = key
+            observation.raw = raw
             return observation
         except RegionMismatch:
             if attempt + 1 >= attempts:
@@ -187,6 +239,7 @@ def as_snapshot(obs: Observation) -> Snapshot:
             sentences=obs.sentences,
             page_chars=obs.page_chars,
             matched=obs.matched,
+            sha256=sha256(obs.text),
         ),
     )
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,17 +24,27 @@ from typing import Any
 from . import alerts, env, secrets
 from .classify import Classification, alerting
 from .config import select
-from .diff import Change, removed_added
+from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, StoreError, WatcherError
-from .evidence.commits import commit_message
-from .evidence.feed import add_entry, feed_path
-from .evidence.git import GitRepo, NewCommit
+from .evidence.captures import read_capture
+from .evidence.commits import commit_message, upgrade_message
+from .evidence.feed import FeedEntry
+from .evidence.git import GitRepo
+from .evidence.lock import RepoLock, recover_index_lock
 from .evidence.outbox import Outbox, track_failures
-from .evidence.store import Snapshot, SnapshotStore, dump_meta, sha256
+from .evidence.record import Recorder, Version, committed_state
+from .evidence.store import Snapshot, SnapshotStore, sha256
 from .fetch import Fetchers, skip_reason
 from .models import Alert, Config, Region, Result, SnapshotMeta, Status, Streak, Target
 from .notify import Delivery, deliver_pending
-from .process import Observation, as_snapshot, assess, observe
+from .process import (
+    Observation,
+    as_snapshot,
+    assess,
+    observe,
+    reprocess,
+    rules_fingerprint,
+)
 from .render import render_html
 from .report import RunReport
 
@@ -61,6 +72,17 @@ class Pending:
         return as_snapshot(self.observation)
 
 
+@dataclass
+class Upgrade:
+    """A stored capture that today's rules read differently: watcher's change, not Meta's."""
+
+    target: Target
+    region: Region
+    observation: Observation
+    changes: list[Change]
+    old: Snapshot
+
+
 class Runner:
     def __init__(
         self,
@@ -71,6 +93,7 @@ class Runner:
         notify: bool = True,
         now: Callable[[], datetime] | None = None,
         github: env.GitHubContext | None = None,
+        lock_timeout: float = 60.0,
     ):
         self.config = config
         self.store = SnapshotStore(snapshots)
@@ -78,7 +101,10 @@ class Runner:
         self.notify = notify
         self.now = now or (lambda: datetime.now(UTC))
         self.github = github or env.github()
+        self.lock_timeout = lock_timeout
+        self.started_wall = time.time()
         self.repo: GitRepo | None = None
+        self._upgrades: dict[tuple[str, str], Upgrade] = {}
         self._states: dict[str, Outbox] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
 
@@ -90,9 +116,21 @@ class Runner:
         secrets.register_env()
         started = time.perf_counter()
         started_at = alerts.iso(self.now())
-        if self.commit:
-            self.open_repo()  # fails early: nothing fetched for nothing
         plan = select(self.config, targets, regions)
+        with self._exclusive():
+            return self._run(plan, started, started_at)
+
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """One run at a time on a repository (see evidence.lock); nothing without a repo."""
+        if not self.commit:
+            return nullcontext()
+        repo = self.open_repo()  # fails early: nothing fetched for nothing
+        return RepoLock(repo, self.lock_timeout)
+
+    def _run(self, plan: list[tuple[Target, str]], started: float, started_at: str) -> RunReport:
+        if self.repo is not None:
+            recover_index_lock(self.repo, self.started_wall)
+            committed_state(self.store, self.repo)
         results: dict[tuple[str, str], Result] = {}
         pending: list[Pending] = []
         with (
@@ -121,8 +159,8 @@ class Runner:
                 outcome = future.result()
                 item = self._compare(target, region, result, outcome)
                 if item is not None:
-                    if item.old is not None and self.config.fetch.confirm:
-                        to_confirm.append(item)
+                    if self.config.fetch.confirm:
+                        to_confirm.append(item)  # a first record is confirmed like a change
                     else:
                         pending.append(item)
             # the second fetch reuses the first one's result when its bytes are the same
@@ -135,7 +173,7 @@ class Runner:
                     pending.append(item)
         order = {key: i for i, key in enumerate(results)}
         pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
-        self._record_all(pending)
+        self._record_all(pending, [results[k] for k in results if k in self._upgrades])
         extra: dict[str, Any] = {}
         if self.repo is not None:
             self._track_failures(list(results.values()))
@@ -202,10 +240,11 @@ class Runner:
             if first is None:  # the first fetch: compare with the stored snapshot
                 known = self.store.read(target.id, region.code)
                 if known is not None:
+                    known = self._upgrade(target, region, known)
                     self._snapshots[(target.id, region.code)] = known
             else:  # the confirming fetch: compare with the first one
                 known = first
-            return observe(fetchers, self.config, target, region, known)
+            return observe(fetchers, self.config, target, region, known, alerts.iso(self.now()))
         except WatcherError as exc:
             return exc
         except Exception as exc:  # a bug in watcher: reported as such, never as the page's
@@ -261,54 +300,95 @@ class Runner:
         )
         return False
 
-    def _record_all(self, pending: list[Pending]) -> None:
-        """Commit every confirmed change, one commit each, then write the files.
+    def _upgrade(self, target: Target, region: Region, known: Snapshot) -> Snapshot:
+        """Re-read the stored raw capture when the rules or the snapshot code changed since
+        it was recorded. A different text is watcher's change, recorded as an upgrade (no
+        alert) before anything fetched now is compared; the new fetch is then compared with
+        the upgraded text, so only Meta's changes read as changes."""
+        raw = read_capture(self.store.root, target.id, region.code)
+        if raw is None or raw.capture.rules == rules_fingerprint(target):
+            return known
+        try:
+            redone = reprocess(raw, target, region.code)
+        except WatcherError as exc:
+            log.warning(
+                "%s/%s: the stored capture no longer passes with the new rules (%s); "
+                "comparing with the recorded text",
+                target.id,
+                region.code,
+                exc,
+            )
+            return known
+        raw.capture.rules = rules_fingerprint(target)
+        redone.raw = raw
+        if redone.text == known.text:
+            return known  # same text: nothing to record (the fingerprint waits for a change)
+        changes = diff_snapshots(known.text, redone.text)
+        self._upgrades[(target.id, region.code)] = Upgrade(target, region, redone, changes, known)
+        return as_snapshot(redone)
 
-        The commits are made first (git fast-import writes objects and moves the branch in
-        one step, or not at all); only then are the working-tree files written. A run killed
-        in between leaves HEAD right and the working tree behind, and the next run reads
-        the snapshots as HEAD has them.
-        """
-        files: dict[Path, str] = {}  # the working tree to write, as of the last change
-        batch: list[NewCommit] = []
-        recorded: list[Result] = []
-        for item in pending:
-            try:
-                changed = self._record(item, files)
-            except (StoreError, OSError, ValueError) as exc:
-                self._fail(
-                    item.result, exc if isinstance(exc, StoreError) else StoreError(str(exc))
-                )
-                continue
-            if self.repo is not None:
-                batch.append(
-                    NewCommit(
-                        commit_message(item.result, item.changes, item.target, item.region),
-                        {self.repo.relative(p): files[p].encode() for p in changed},
-                    )
-                )
-                recorded.append(item.result)
-        if self.repo is not None and batch:
-            try:
-                shas = self.repo.commit_many(batch)
-            except StoreError as exc:
-                for result in recorded:
+    def _record_all(self, pending: list[Pending], upgraded: list[Result]) -> None:
+        """Record the upgrades, then the confirmed changes, one commit each, in plan order.
+        The files are written only once the commits exist (see evidence.record)."""
+        recorder = Recorder(self.store, self.repo, self._states)
+        staged: list[Result | None] = []
+        by_key = {(p.target.id, p.region.code): p for p in pending}
+        keys = [(r.target, r.region) for r in upgraded]
+        keys += [k for k in by_key if k not in self._upgrades]
+        order = {(t.id, r): i for i, (t, r) in enumerate(select(self.config, None, None))}
+        for key in sorted(set(keys), key=lambda k: order.get(k, 0)):
+            upgrade = self._upgrades.get(key)
+            if upgrade is not None:
+                recorder.stage(self._upgrade_version(upgrade))
+                staged.append(None)
+            item = by_key.get(key)
+            if item is not None:
+                try:
+                    recorder.stage(self._version(item))
+                    staged.append(item.result)
+                except (StoreError, OSError, ValueError) as exc:
+                    err = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                    self._fail(item.result, err)
+        try:
+            shas = recorder.commit()
+        except StoreError as exc:
+            for result in staged:
+                if result is not None:
                     self._fail(result, exc)
-                for code in {r.region for r in recorded}:
-                    self._states.pop(code, None)  # the queued alerts were not committed
-                return
-            for result, sha in zip(recorded, shas, strict=True):
+            return
+        for result, sha in zip(staged, shas, strict=False):
+            if result is not None:
                 result.commit = sha
-        from .evidence.store import atomic_write
 
-        for path, text in files.items():
-            atomic_write(path, text)
-        for box in self._states.values():
-            box.mark_saved()
+    def _upgrade_version(self, upgrade: Upgrade) -> Version:
+        obs, target, region = upgrade.observation, upgrade.target, upgrade.region
+        meta = self._meta(target, region, obs, upgrade.old.meta.recorded_at)
+        why = "watcher's rules or snapshot code changed"
+        return Version(
+            target.id,
+            region.code,
+            obs.text,
+            meta,
+            upgrade_message(target, region, upgrade.changes, why),
+            raw=obs.raw,
+        )
 
-    def _record(self, item: Pending, files: dict[Path, str]) -> list[Path]:
-        """Fill `files` with this change's snapshot, metadata, feed and outbox as of it;
-        return the paths this change touches."""
+    def _meta(self, target: Target, region: Region, obs: Observation, at: str) -> SnapshotMeta:
+        return SnapshotMeta(
+            target=target.id,
+            region=region.code,
+            name=target.name,
+            url=target.url,
+            sha256=sha256(obs.text),
+            sentences=obs.sentences,
+            page_chars=obs.page_chars,
+            recorded_at=at,
+            matched=obs.matched,
+            input=obs.input_key,
+        )
+
+    def _version(self, item: Pending) -> Version:
+        """The version a confirmed change (or first record) is recorded as."""
         target, region, result, obs = item.target, item.region, item.result, item.observation
         result.status = Status.NEW if item.old is None else Status.CHANGED
         result.removed, result.added = removed_added(item.changes)
@@ -318,58 +398,29 @@ class Runner:
             result.events += [e.text for e in events]
             result.alert = alerting(result.categories, self.config.alerts.categories)
         now = self.now()
-        meta = SnapshotMeta(
-            target=target.id,
-            region=region.code,
-            name=target.name,
-            url=target.url,
-            sha256=sha256(obs.text),
-            sentences=obs.sentences,
-            page_chars=obs.page_chars,
-            recorded_at=alerts.iso(now),
-            matched=obs.matched,
-            input=obs.input_key,
-        )
-        md, meta_path = self.store.paths(target.id, region.code)
-        files[md], files[meta_path] = obs.text, dump_meta(meta)
-        paths = [md, meta_path]
+        meta = self._meta(target, region, obs, alerts.iso(now))
+        message = commit_message(result, item.changes, target, region)
+        feed = None
         if result.status == Status.CHANGED:
-            feed = feed_path(self.store.root, region.code)
-            existing = files.get(feed)
-            if existing is None and feed.exists():
-                existing = feed.read_text(encoding="utf-8")
             repo_url = self.github.repository_url
+            md = self.store.paths(target.id, region.code)[0]
             rel = self.repo.relative(md) if self.repo is not None else str(md)
-            files[feed] = add_entry(
-                existing,
+            feed = FeedEntry(
                 region_name=region.name,
                 entry_id=f"urn:watcher:{target.id}:{region.code}:{meta.sha256[:16]}:{meta.recorded_at}",
-                title=commit_message(result, item.changes, target, region).splitlines()[0],
+                title=message.splitlines()[0],
                 updated=meta.recorded_at,
                 source_url=target.url,
                 categories=result.categories,
                 html=render_html(item.changes, events),
                 link=f"{repo_url}/commits/{self.github.ref_name}/{rel}" if repo_url else None,
             )
-            paths.append(feed)
+        alert = None
         if self.repo is not None and result.alert:
-            # the alert enters the outbox in the same commit as its change
-            box = self._state(region.code)
-            box.alerts.append(
-                alerts.change_alert(
-                    result,
-                    item.changes,
-                    events,
-                    target,
-                    region,
-                    self.config.alerts,
-                    meta.sha256,
-                    now,
-                )
+            alert = alerts.change_alert(
+                result, item.changes, events, target, region, self.config.alerts, meta.sha256, now
             )
-            files[box.path] = box.dump()
-            paths.append(box.path)
-        return paths
+        return Version(target.id, region.code, obs.text, meta, message, obs.raw, feed, alert)
 
 
 @dataclass
@@ -412,3 +463,62 @@ def check(config: Config, target_id: str, regions: list[str] | None = None) -> l
                 continue
             out.append(CheckOutcome(header, Status.UNCHANGED, observation=obs))
     return out
+
+
+@dataclass
+class Reextraction:
+    rev: str
+    observation: Observation
+    same: bool
+
+
+def _recorded(snapshots: str | Path, target: str, region: str, rev: str) -> tuple[GitRepo, str]:
+    from .errors import UsageError
+    from .evidence.history import open_repo
+
+    repo = open_repo(snapshots)
+    sha = repo.git("rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False).stdout.strip()
+    if not sha:
+        raise UsageError(f"no such revision: {rev}")
+    return repo, sha
+
+
+def check_recorded(
+    config: Config, snapshots: str | Path, target_id: str, region: str, rev: str
+) -> Reextraction:
+    """Re-extract the raw capture recorded at `rev` with today's rules; fetch nothing."""
+    from .errors import UsageError
+    from .evidence.record import committed_capture, committed_snapshot
+
+    target = config.target(target_id)
+    repo, sha = _recorded(snapshots, target.id, region, rev)
+    store = SnapshotStore(snapshots)
+    raw = committed_capture(repo, store, target.id, region, sha)
+    if raw is None:
+        raise UsageError(
+            f"{target.id}/{region} has no raw capture at {rev} "
+            "(recorded before captures were kept?)"
+        )
+    obs = reprocess(raw, target, region)
+    snapshot = committed_snapshot(repo, store, target.id, region, sha)
+    return Reextraction(sha, obs, snapshot is not None and snapshot.text == obs.text)
+
+
+def show_recorded(
+    snapshots: str | Path, target: str, region: str, rev: str, raw: bool, record: bool
+) -> str:
+    """A recorded snapshot at `rev`, its raw capture, or the capture's record."""
+    from .errors import UsageError
+    from .evidence.record import committed_capture, committed_snapshot
+
+    repo, sha = _recorded(snapshots, target, region, rev)
+    store = SnapshotStore(snapshots)
+    if raw or record:
+        page = committed_capture(repo, store, target, region, sha)
+        if page is None:
+            raise UsageError(f"{target}/{region} has no raw capture at {rev}")
+        return page.record_text() if record else page.content
+    snapshot = committed_snapshot(repo, store, target, region, sha)
+    if snapshot is None:
+        raise UsageError(f"{target}/{region} has no snapshot at {rev}")
+    return snapshot.text

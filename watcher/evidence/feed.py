@@ -7,6 +7,7 @@ GitHub Actions, and a single shared file would make their commits conflict on re
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -24,20 +25,24 @@ def feed_path(snapshots: Path, region: str) -> Path:
     return Path(snapshots) / "feeds" / f"{region}.xml"
 
 
-def add_entry(
-    existing: str | None,
-    *,
-    region_name: str,
-    entry_id: str,
-    title: str,
-    updated: str,
-    source_url: str,
-    categories: list[str],
-    html: str,
-    link: str | None = None,
-) -> str:
+@dataclass(frozen=True)
+class FeedEntry:
+    region_name: str
+    entry_id: str  # unique per recorded change
+    title: str
+    updated: str
+    source_url: str
+    html: str
+    categories: list[str] = field(default_factory=list)
+    link: str | None = None  # where the change itself can be read
+
+
+def add_entry(existing: str | None, item: FeedEntry) -> str:
     """The region's feed text with one entry prepended (a new feed when there is none),
     keeping the newest entries."""
+    region_name, entry_id, title = item.region_name, item.entry_id, item.title
+    updated, source_url, html = item.updated, item.source_url, item.html
+    categories, link = item.categories, item.link
     if existing:
         feed = ET.fromstring(existing)
         tree = ET.ElementTree(feed)

@@ -26,6 +26,7 @@ class NewCommit:
     files: dict[str, bytes]
     author_date: str | None = None
     committer_date: str | None = None
+    deleted: tuple[str, ...] = ()
 
 
 def _quote_path(path: str) -> str:
@@ -132,6 +133,8 @@ class GitRepo:
             stream += f"data {len(data)}\n".encode() + data + b"\n"
             if mark == 1 and parent:
                 stream += f"from {parent}\n".encode()
+            for rel in commit.deleted:
+                stream += f"D {_quote_path(rel)}\n".encode()
             for rel, content in commit.files.items():
                 stream += f"M 100644 inline {_quote_path(rel)}\ndata {len(content)}\n".encode()
                 stream += content + b"\n"
@@ -155,7 +158,7 @@ class GitRepo:
         if branch is None:
             self.git("update-ref", "--no-deref", "HEAD", last)
             self.git("update-ref", "-d", ref)
-        paths = sorted({rel for c in commits for rel in c.files})
+        paths = sorted({rel for c in commits for rel in (*c.files, *c.deleted)})
         self.git("reset", "-q", "--", *paths)  # the index follows HEAD for these paths
         return [shas[f":{i}"] for i in range(1, len(commits) + 1)]
 
@@ -168,6 +171,22 @@ class GitRepo:
         out = self.git("log", "--reverse", "--format=%H", "-S", text, "--", rel, check=False)
         lines = out.stdout.split()
         return lines[0] if lines else None
+
+    def git_path(self, name: str) -> Path:
+        """A path inside the git directory (`.git/<name>`, or a worktree's own)."""
+        out = self.git("rev-parse", "--git-path", name).stdout.strip()
+        path = Path(out)
+        return path if path.is_absolute() else self.top / path
+
+    def show_bytes(self, rev: str, path: str) -> bytes | None:
+        """A file's exact bytes at a revision (no newline translation), or None."""
+        out = subprocess.run(
+            ["git", "show", f"{rev}:{path}"],
+            cwd=self.top,
+            capture_output=True,
+            env=env.subprocess_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C"),
+        )
+        return out.stdout if out.returncode == 0 else None
 
     def head(self) -> str | None:
         out = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)

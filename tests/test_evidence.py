@@ -1,0 +1,184 @@
+"""The record is evidence: raw captures kept with every version, a rules edit recorded as
+watcher's upgrade (never as Meta's change), the committed state as the only baseline, and
+one run at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from conftest import (
+    POLICY_EXTRACT,
+    fixture_text,
+    git,
+    policy_target,
+    run_cli,
+    run_json,
+    write_config,
+)
+
+from watcher.config import load_config
+from watcher.evidence.captures import read_capture
+from watcher.evidence.git import GitRepo
+from watcher.evidence.lock import RepoLock
+from watcher.process import reprocess
+
+EU_A = "facebook/privacy-policy/2025-12-16_a.html"
+EU_B = "facebook/privacy-policy/2025-12-16_b.html"
+SNAP = "snapshots/facebook-privacy-policy/eu.md"
+
+
+def _one(report):
+    [result] = report["results"]
+    return result
+
+
+def _subjects(repo):
+    return git(repo, "log", "--format=%s").splitlines()
+
+
+def _outbox(repo):
+    path = repo / "snapshots/.watcher/eu.json"
+    return json.loads(path.read_text())["outbox"] if path.exists() else []
+
+
+def test_every_record_keeps_its_raw_capture_which_re_extracts_byte_identically(
+    origin, proxies, repo, tmp_path, capsys
+):
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    assert _one(run_json(config, repo, capsys))["status"] == "new"
+    raw = read_capture(repo / "snapshots", "facebook-privacy-policy", "eu")
+    assert raw is not None
+    assert raw.content == fixture_text(EU_A)  # the page as served
+    record = raw.capture
+    assert record.status == 200 and record.fetcher == "http" and record.egress == "proxy"
+    assert record.final_url == origin.url("/policy") and record.region == "eu"
+    assert record.sha256 and record.bytes == len(fixture_text(EU_A).encode())
+    assert "127.0.0.1:" + str(proxies["eu"].port) not in json.dumps(record.to_json())
+    target = load_config(config).target("facebook-privacy-policy")
+    assert reprocess(raw, target, "eu").text == (repo / SNAP).read_text()
+    # the same through the CLI, at a revision
+    code, out, err = run_cli(
+        "check", "facebook-privacy-policy", "--region", "eu", "--recorded", "HEAD",
+        "--config", str(config), "--snapshots", str(repo / "snapshots"), capsys=capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out == (repo / SNAP).read_text() and "the same as the recorded snapshot" in err
+    code, out, _ = run_cli(
+        "show", "facebook-privacy-policy", "--region", "eu", "HEAD", "--raw",
+        "--snapshots", str(repo / "snapshots"), capsys=capsys,
+    )  # fmt: skip
+    assert code == 0 and out == fixture_text(EU_A)
+
+
+def test_a_rules_edit_is_an_upgrade_commit_without_alert_then_changes_read_as_usual(
+    origin, proxies, repo, tmp_path, capsys
+):
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    run_json(config, repo, capsys)
+    before = (repo / SNAP).read_text()
+    # narrower rules: the same page now gives another snapshot
+    narrower = policy_target(
+        origin.url("/policy"),
+        regions=["eu"],
+        extract={**POLICY_EXTRACT, "phrases": [r"\bAIs?\b"], "headings": ["^Object$"]},
+    )
+    write_config(config, [narrower])
+    result = _one(run_json(config, repo, capsys))
+    assert result["status"] == "unchanged" and result["alert"] is False
+    assert _subjects(repo)[0] == "Apply extraction upgrade to Meta Privacy Policy (EU)"
+    body = git(repo, "log", "-1", "--format=%B")
+    assert "Watcher-Kind: upgrade" in body and "not of Meta's wording" in body
+    assert (repo / SNAP).read_text() != before
+    assert _outbox(repo) == []  # no alert
+    assert not (repo / "snapshots/feeds/eu.xml").exists()  # not in the feed
+    # the history leaves it out unless asked
+    _, out, _ = run_cli("history", "--snapshots", str(repo / "snapshots"), capsys=capsys)
+    assert "upgrade" not in out
+    _, out, _ = run_cli("history", "--all", "--snapshots", str(repo / "snapshots"), capsys=capsys)
+    assert "Apply extraction upgrade" in out
+    # an unchanged page after that records nothing more
+    assert _one(run_json(config, repo, capsys))["status"] == "unchanged"
+    assert len(_subjects(repo)) == 3  # Start, first record, upgrade
+    # and Meta's next change is a change, alerted as usual
+    origin.page("/policy", {"eu": fixture_text(EU_B)})
+    result = _one(run_json(config, repo, capsys))
+    assert result["status"] == "changed" and result["alert"]
+    assert _subjects(repo)[0].startswith("Meta Privacy Policy (EU): ")
+    assert len(_outbox(repo)) == 1
+
+
+def test_a_run_compares_with_the_commit_not_a_working_tree_left_behind(
+    origin, proxies, repo, tmp_path, capsys
+):
+    """A run killed after committing but before writing its files leaves the working tree
+    behind HEAD; the next run must read HEAD (no duplicate change, no second alert)."""
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    run_json(config, repo, capsys)
+    origin.page("/policy", {"eu": fixture_text(EU_B)})
+    assert _one(run_json(config, repo, capsys))["status"] == "changed"
+    commits = len(_subjects(repo))
+    # the state a kill between `fast-import` and the file writes leaves
+    git(repo, "checkout", "HEAD~1", "--", "snapshots")
+    git(repo, "reset", "-q", "--", "snapshots")
+    result = _one(run_json(config, repo, capsys))
+    assert result["status"] == "unchanged"
+    assert len(_subjects(repo)) == commits
+    assert git(repo, "status", "--porcelain", "--", "snapshots") == ""
+    assert len(_outbox(repo)) == 1
+
+
+def test_a_second_run_on_the_same_repository_waits_then_stops_with_status_3(
+    origin, proxies, repo, tmp_path, capsys
+):
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    with RepoLock(GitRepo(repo / "snapshots")):
+        started = time.monotonic()
+        code, _, err = run_cli(
+            "run", "--config", str(config), "--snapshots", str(repo / "snapshots"),
+            "--lock-timeout", "0.3", "--json", capsys=capsys,
+        )  # fmt: skip
+        waited = time.monotonic() - started
+    assert code == 3 and "another watcher run holds" in err
+    assert 0.3 <= waited < 5
+    assert origin.hits("/policy") == []  # nothing fetched
+    assert len(_subjects(repo)) == 1
+    code, _, err = run_cli(
+        "notify", "--config", str(config), "--snapshots", str(repo / "snapshots"), capsys=capsys
+    )
+    assert code == 0, err  # the lock is free again
+
+
+def test_a_stale_index_lock_is_removed_and_reported(
+    origin, proxies, repo, tmp_path, capsys, caplog
+):
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    lock = repo / ".git/index.lock"
+    lock.write_text("")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    code, out, err = run_cli(
+        "run", "--config", str(config), "--snapshots", str(repo / "snapshots"), "--json",
+        "--no-notify", capsys=capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "removed a stale .git/index.lock" in caplog.text
+    assert _one(json.loads(out))["status"] == "new"
+    assert not lock.exists()
+    assert git(repo, "status", "--porcelain", "--", "snapshots") == ""
