@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .models import (
     CATEGORIES,
     AlertMode,
+    ArchiveSource,
     AlertSettings,
     CategoryRule,
     Config,
@@ -343,6 +344,7 @@ TARGET_KEYS = (
     "expect",
     "tags",
     "extract",
+    "archive",
 )
 
 
@@ -422,8 +424,25 @@ def _target(c: _Checker, raw: Any, where: str, regions: dict[str, Region]) -> Ta
         expect=tuple(c.strings(raw.get("expect"), f"{where}.expect")),
         tags=tuple(c.strings(raw.get("tags"), f"{where}.tags")),
         extract=_extract(c, raw.get("extract"), f"{where}.extract"),
+        archive=_archive(c, raw.get("archive"), f"{where}.archive"),
     )
     return target
+
+
+def _archive(c: _Checker, raw: Any, where: str) -> ArchiveSource | None:
+    """`archive: {service: Facebook, terms: Privacy Policy, component: "phrase"}`."""
+    if raw is None:
+        return None
+    data = c.mapping(raw, where)
+    c.keys(data, where, ("service", "terms", "component"))
+    service = c.string(data.get("service"), f"{where}.service", required=True)
+    terms = c.string(data.get("terms"), f"{where}.terms", required=True)
+    for key, value in (("service", service), ("terms", terms)):
+        if value and ("/" in value or value.startswith(".")):
+            c.add(f"{where}.{key}", f"must be a name, not a path: {value!r}")
+    return ArchiveSource(
+        service or "", terms or "", c.string(data.get("component"), f"{where}.component")
+    )
 
 
 TOP_KEYS = ("version", "fetch", "regions", "categories", "alerts", "targets")

@@ -117,6 +117,21 @@ class CategoryRule:
 
 
 @dataclass(frozen=True)
+class ArchiveSource:
+    """Where an Open Terms Archive versions repository keeps this target's history:
+    `<service>/<terms>.md`; `component` picks one page of a file that combines several
+    (separated by `- - -` lines), as the first part containing that phrase."""
+
+    service: str
+    terms: str
+    component: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.service}/{self.terms}.md"
+
+
+@dataclass(frozen=True)
 class Target:
     id: str
     name: str
@@ -131,6 +146,7 @@ class Target:
     max_shrink: float = 0.5
     expect: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    archive: ArchiveSource | None = None
 
     @property
     def link_base(self) -> str:
