@@ -5,7 +5,10 @@ Content-Type and Content-Length only: no Last-Modified, ETag or Date, so no tool
 download. Each response is written in one call on a socket with TCP_NODELAY (asyncio), so
 keep-alive responses do not stall. Control: `/_ctl/changed/1` switches the changed variant
 on for every page with `i % 10 == 0` (10 % of the pages), `/_ctl/changed/0` off;
-`/_ctl/stats` returns the request count since `/_ctl/reset`.
+`/_ctl/live/1` switches the live-like mode on (every response rewritten afresh by
+livelike.py: tracking-token values, fbcdn host names, class names and nonces change, the text
+does not), `/_ctl/live/0` off; `/_ctl/stats` returns the request count, the bytes served, the
+time spent rewriting and the server's CPU time since `/_ctl/reset`.
 
 Prints one JSON line (port and page facts) on stdout when it is ready.
 """
@@ -16,10 +19,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import re
 import socket
 import sys
+import time
+from typing import Any
 
+from livelike import Template
 from pages import CHANGED_EVERY, load_sources
 
 _PAGE = re.compile(rb"^/p/(\d+)$")
@@ -35,20 +42,37 @@ def response(status: int, body: bytes, ctype: str = "text/html; charset=utf-8") 
 
 
 class State:
-    def __init__(self, base: list[bytes], changed: list[bytes]):
-        self.base = base
-        self.changed = changed
+    def __init__(self, base: list[bytes], changed: list[bytes], seed: int = 0):
+        self.base = [response(200, b) for b in base]
+        self.changed = [response(200, c) for c in changed]
+        # live-like: the same pages, cut into templates once, rewritten per response
+        self.live_base = [Template.compile(b) for b in base]
+        self.live_changed = [Template.compile(c) for c in changed]
+        self.rng = random.Random(seed)
         self.changed_on = False
-        self.requests = 0
-        self.bytes = 0
+        self.live_on = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = self.bytes = 0
+        self.rewrite_s = 0.0
+        self.cpu0 = time.process_time()
+
+    def page(self, i: int) -> bytes:
+        s = i % len(self.base)
+        changed = self.changed_on and i % CHANGED_EVERY == 0
+        if not self.live_on:
+            return (self.changed if changed else self.base)[s]
+        t0 = time.perf_counter()
+        body = (self.live_changed if changed else self.live_base)[s].render(self.rng)
+        data = response(200, body)
+        self.rewrite_s += time.perf_counter() - t0
+        return data
 
     def route(self, path: bytes) -> bytes:
         m = _PAGE.match(path)
         if m:
-            i = int(m.group(1))
-            s = i % len(self.base)
-            variants = self.changed if self.changed_on and i % CHANGED_EVERY == 0 else self.base
-            data = variants[s]
+            data = self.page(int(m.group(1)))
             self.requests += 1
             self.bytes += len(data)
             return data
@@ -56,11 +80,20 @@ class State:
             cmd = path[len(b"/_ctl/") :].decode()
             if cmd in ("changed/0", "changed/1"):
                 self.changed_on = cmd.endswith("1")
+            elif cmd in ("live/0", "live/1"):
+                self.live_on = cmd.endswith("1")
             elif cmd == "reset":
-                self.requests = self.bytes = 0
+                self.reset()
             elif cmd != "stats":
                 return response(404, b"unknown control")
-            stats = {"requests": self.requests, "bytes": self.bytes, "changed": self.changed_on}
+            stats = {
+                "requests": self.requests,
+                "bytes": self.bytes,
+                "changed": self.changed_on,
+                "live": self.live_on,
+                "rewrite_s": self.rewrite_s,
+                "cpu_s": time.process_time() - self.cpu0,
+            }
             return response(200, json.dumps(stats).encode(), "application/json")
         return response(404, b"<h1>Not found</h1>")
 
@@ -103,7 +136,7 @@ class Http(asyncio.Protocol):
                 return
 
 
-async def serve(state: State, port: int, info: dict) -> None:
+async def serve(state: State, port: int, info: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Http(state), "127.0.0.1", port, backlog=512)
     info["port"] = server.sockets[0].getsockname()[1]
@@ -115,10 +148,12 @@ async def serve(state: State, port: int, info: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="of the live-like rewrites")
     args = parser.parse_args()
     sources = load_sources()
-    base = [response(200, s.html.encode("utf-8")) for s in sources]
-    changed = [response(200, s.changed_html.encode("utf-8")) for s in sources]
+    base = [s.html.encode("utf-8") for s in sources]
+    changed = [s.changed_html.encode("utf-8") for s in sources]
+    state = State(base, changed, args.seed)
     info = {
         "sources": [
             {
@@ -126,12 +161,15 @@ def main() -> None:
                 "bytes": len(s.html.encode("utf-8")),
                 "old_sentence": s.old_sentence,
                 "new_sentence": s.new_sentence,
+                "live_sites": dict(t.counts),
+                "live_distinct_values": len(t.keys),
+                "live_nonce_added": t.injected_nonce,
             }
-            for s in sources
+            for s, t in zip(sources, state.live_base, strict=True)
         ]
     }
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(State(base, changed), args.port, info))
+        asyncio.run(serve(state, args.port, info))
     sys.exit(0)
 
 
