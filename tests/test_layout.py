@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"evidence.commits", "evidence.feed"},
     {"evidence.outbox", "evidence.history", "alerts"},
     {"notify", "report", "evidence.importer", "evidence.record"},
-    {"run", "site"},
+    {"run", "site", "site.answers", "site.reader", "site.build"},
     {"demo", "cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

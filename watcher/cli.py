@@ -141,6 +141,49 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import load_config
+    from .evidence.importer import ImportReport, import_archive
+
+    config = load_config(args.config)
+
+    def progress(report: ImportReport, done: int) -> None:
+        if not args.quiet:
+            print(
+                f"\rimport {report.target}/{report.region}: {done}/{report.versions} versions, "
+                f"{report.recorded} changes, {sum(report.skipped.values())} skipped, "
+                f"{report.seconds:.1f} s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    report = import_archive(
+        config,
+        args.snapshots,
+        args.archive,
+        args.target,
+        args.region,
+        archive_name=args.archive_name,
+        progress=progress,
+        lock_timeout=args.lock_timeout,
+    )
+    if not args.quiet and report.versions:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(report.skipped.items())) or "none"
+    print(
+        f"{report.target}/{report.region} from {report.archive}: {report.versions} versions read"
+        f" ({report.already} imported before), {report.recorded} recorded, "
+        f"{report.upgrades} archive upgrades, {report.unchanged} unchanged; skipped: {skipped}"
+    )
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from .run import show_recorded
 
@@ -266,6 +309,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .site import build_site
+
+    config = load_config(args.config)
+    built = build_site(
+        config, args.snapshots, args.out, base_url=args.base_url, repo_url=args.repo_url
+    )
+    print(
+        f"{built.out}: {_n(built.pages, 'page')}, {_n(built.changes, 'recorded change')}, "
+        f"{built.bytes / 1e6:.1f} MB in {built.seconds:.1f} s"
+    )
+    return 0
+
+
 def cmd_notify(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -384,6 +442,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import an Open Terms Archive versions repository as backdated evidence",
+        description="Reads every recorded version of the target's archived file (its "
+        "`archive:` in targets.yaml), checks each as a live page would be checked, and "
+        "commits each real change with the archive's date. No alert is sent. Running it "
+        "again adds nothing.\n\n"
+        "example: watcher import ../pga-versions --target facebook-privacy-policy --region eu",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_args(p)
+    p.add_argument("archive", metavar="REPO", help="a clone of the archive's versions repository")
+    p.add_argument("--target", required=True, metavar="ID", help="the target to import")
+    p.add_argument("--region", metavar="R", help="the region its versions must show")
+    p.add_argument(
+        "--archive-name", metavar="NAME", help="name recorded in the trailers (default: folder)"
+    )
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    _lock_arg(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
         "show",
         parents=[common],
         help="print a recorded snapshot, or with --raw the page it was made from",
@@ -458,6 +539,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("region_b", metavar="REGION_B", help="the other, e.g. us")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "site",
+        parents=[common],
+        help="build the evidence site (static HTML) from the snapshots and their history",
+        description="Builds a static site from the snapshots and their git history: the\n"
+        "answers per service and region, every change with its word diff, the current\n"
+        "texts, region comparisons and feeds. The same repository gives the same bytes.\n\n"
+        "example: watcher site --out site --repo-url https://github.com/OWNER/REPO",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _config_args(p)
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder to write the site into: new, empty, or made by an earlier build",
+    )
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the address the site is published at, for canonical links (links stay relative)",
+    )
+    p.add_argument(
+        "--repo-url",
+        metavar="URL",
+        help="the repository's web address, to link each change to its commit and raw capture",
+    )
+    p.set_defaults(func=cmd_site)
 
     p = sub.add_parser(
         "notify",

@@ -43,6 +43,11 @@ class Trailer(StrEnum):
     CATEGORIES = "Watcher-Categories"
     KIND = "Watcher-Kind"
     VERSION = "Watcher-Version"
+    # an imported version: which archive recorded it, in which of its commits, and when
+    ARCHIVE = "Archive"
+    ARCHIVE_COMMIT = "Archive-Commit"
+    ARCHIVE_SOURCE_COMMIT = "Archive-Source-Commit"
+    CAPTURED_AT = "Captured-At"
 
 
 TRAILERS = tuple(Trailer)
@@ -121,36 +126,65 @@ def trailers(target: Target, region: Region, kind: RecordKind, categories: list[
     return lines
 
 
-def commit_message(result: Result, changes: list[Change], target: Target, region: Region) -> str:
-    """The message of a recorded change or first record."""
+def commit_message(
+    result: Result,
+    changes: list[Change],
+    target: Target,
+    region: Region,
+    *,
+    note: str = "",
+    extra: list[str] | None = None,
+) -> str:
+    """The message of a recorded change or first record. `note` is a paragraph after the
+    counts (where an imported version came from); `extra` are more trailer lines."""
     kind = RecordKind.FIRST if result.status == Status.NEW else RecordKind.CHANGE
     lines = [commit_subject(kind, record_title(target, region), result.categories), ""]
     if kind == RecordKind.FIRST:
         lines.append(f"{result.sentences} sentences on AI training, from {target.url}.")
     else:
         lines.append(counts_line(changes))
+    if note:
+        lines += ["", note]
+    if kind != RecordKind.FIRST:
         if result.events:
             lines += [""] + [f"* {e}" for e in result.events]
         lines += ["", *change_lines(changes)]
-    lines += ["", *trailers(target, region, kind, result.categories)]
+    lines += ["", *trailers(target, region, kind, result.categories), *(extra or [])]
     return redact("\n".join(lines) + "\n")
 
 
-def upgrade_message(target: Target, region: Region, changes: list[Change], why: str) -> str:
-    """An upgrade commit: the stored capture re-extracted with new rules or code."""
+def upgrade_message(
+    target: Target,
+    region: Region,
+    changes: list[Change],
+    why: str,
+    *,
+    extra: list[str] | None = None,
+) -> str:
+    """An upgrade commit: a capture extracted again with other rules, by watcher or by the
+    archive a version came from. Not a change of Meta's wording: never alerted."""
     lines = [
         commit_subject(RecordKind.UPGRADE, record_title(target, region), []),
         "",
-        f"The stored raw capture was extracted again because {why}.",
-        "This is a change of watcher's rules or code, not of Meta's wording: no alert.",
+        f"The capture was extracted again because {why}.",
+        "This is a change of the extraction, not of Meta's wording: no alert.",
         "",
         counts_line(changes),
         "",
         *change_lines(changes),
         "",
         *trailers(target, region, RecordKind.UPGRADE, []),
+        *(extra or []),
     ]
     return redact("\n".join(lines) + "\n")
+
+
+def archive_trailers(archive: str, commit: str, source_commit: str, captured_at: str) -> list[str]:
+    lines = [f"{Trailer.ARCHIVE}: {archive}", f"{Trailer.ARCHIVE_COMMIT}: {commit}"]
+    if source_commit:
+        lines.append(f"{Trailer.ARCHIVE_SOURCE_COMMIT}: {source_commit}")
+    lines.append(f"{Trailer.CAPTURED_AT}: {captured_at}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -162,6 +196,9 @@ class CommitInfo:
     kind: RecordKind
     categories: list[str] = field(default_factory=list)
     source_url: str = ""
+    archive: str = ""
+    archive_commit: str = ""
+    captured_at: str = ""
 
     @property
     def alerting_categories(self) -> list[str]:
@@ -186,4 +223,13 @@ def parse_trailers(values: dict[str, str], subject: str) -> CommitInfo | None:
     else:
         kind = RecordKind.CHANGE
     categories = [c.strip() for c in values.get(Trailer.CATEGORIES, "").split(",") if c.strip()]
-    return CommitInfo(target, region, kind, categories, values.get(Trailer.SOURCE_URL, "").strip())
+    return CommitInfo(
+        target,
+        region,
+        kind,
+        categories,
+        values.get(Trailer.SOURCE_URL, "").strip(),
+        values.get(Trailer.ARCHIVE, "").strip(),
+        values.get(Trailer.ARCHIVE_COMMIT, "").strip(),
+        values.get(Trailer.CAPTURED_AT, "").strip(),
+    )

@@ -28,6 +28,8 @@ class HistoryEntry:
     summary: str
     source_url: str = ""
     kind: RecordKind = RecordKind.CHANGE
+    archive: str = ""  # the archive an imported version came from
+    archive_commit: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,8 @@ class HistoryEntry:
             "summary": self.summary,
             "source_url": self.source_url,
             "kind": self.kind,
+            "archive": self.archive,
+            "archive_commit": self.archive_commit,
         }
 
 
@@ -93,6 +97,8 @@ def history(
                 subject,
                 info.source_url,
                 info.kind,
+                info.archive,
+                info.archive_commit,
             )
         )
         if limit and len(entries) >= limit:
