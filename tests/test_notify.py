@@ -279,3 +279,18 @@ def test_settings_default_to_a_digest_of_the_three_categories():
     assert settings.mode == "digest"
     assert settings.categories == ("data_sources", "exemptions", "opt_out")
     assert settings.failure_threshold == 3
+
+
+def test_apprise_own_log_never_shows_any_part_of_a_password(caplog, monkeypatch):
+    """apprise logs an unparseable URL with the first and last letters of its password."""
+    import logging
+
+    from watcher.notify import destinations
+
+    password = "Sup3rSecretPw"
+    monkeypatch.setenv("APPRISE_URLS", f"foo://user:{password}@host mailtos://user:{password}@")
+    with caplog.at_level(logging.DEBUG):
+        assert destinations(AlertSettings()) == []
+    logged = caplog.text
+    assert "Unparseable URL" in logged  # apprise did complain
+    assert password not in logged and "S...w" not in logged and "user:" not in logged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -357,7 +357,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
             print(f"dropped {drop_pending(args.snapshots, regions)} pending alerts")
             return 0
         delivery = deliver_pending(
-            config.alerts, args.snapshots, regions, datetime.now(UTC), env.github()
+            config.alerts,
+            args.snapshots,
+            regions,
+            datetime.now(UTC),
+            env.github(),
+            publish=_publisher(args.push_command),
         )
     print(
         redact(
@@ -368,6 +373,20 @@ def cmd_notify(args: argparse.Namespace) -> int:
     for title, masked in delivery.failed:
         print(redact(f"  not delivered to {masked}: {title}"))
     return 0
+
+
+def _publisher(command: str | None) -> Callable[[], bool] | None:
+    """Run `command` (for example scripts/push-with-retry) after each delivery record."""
+    if not command:
+        return None
+    import shlex
+    import subprocess
+
+    def publish() -> bool:
+        done = subprocess.run(shlex.split(command), check=False)
+        return done.returncode == 0
+
+    return publish
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -584,6 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--test", action="store_true", help="send a test message to every URL")
     p.add_argument("--drop", action="store_true", help="discard pending alerts (committed)")
+    p.add_argument(
+        "--push-command",
+        metavar="CMD",
+        help="run CMD (e.g. scripts/push-with-retry) after recording the sends about to start "
+        "and again after recording their outcome; nothing is sent unless the first succeeds",
+    )
     _lock_arg(p)
     p.set_defaults(func=cmd_notify)
 

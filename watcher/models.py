@@ -147,6 +147,7 @@ class Target:
     expect: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     archive: ArchiveSource | None = None
+    allow_redirect_hosts: tuple[str, ...] = ()  # hosts a redirect may lead to (or *.domain)
 
     @property
     def link_base(self) -> str:
@@ -169,6 +170,9 @@ class FetchSettings:
     concurrency: int = 4
     region_retries: int = 2
     confirm: bool = True
+    # seconds after the start of a run after which no page is started (the scheduled job
+    # is stopped at 30 minutes; this leaves time to commit, push and send)
+    run_deadline: float = 1200.0
 
 
 @dataclass(frozen=True)
@@ -278,6 +282,10 @@ class Alert:
     commit: str | None = None
     tags: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)  # keyed ids of destinations
+    # destinations a send was started to and not yet settled: recorded (and pushed) before
+    # the send, so a run killed during it, or whose push failed after it, never sends again
+    sending: list[str] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)  # settled without knowing the outcome
     attempts: int = 0
     summary: str = ""
 

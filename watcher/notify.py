@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,8 @@ def destinations(settings: AlertSettings, urls: list[str] | None = None) -> list
     """Every configured notification target, with its limits and tags."""
     import apprise
 
+    secrets.guard_logger("apprise")  # its messages can quote a URL, or part of a password
+
     urls = apprise_urls() if urls is None else urls
     for url in urls:
         secrets.register(url)
@@ -122,12 +125,14 @@ class Delivery:
     sent: list[tuple[str, str]] = field(default_factory=list)  # (alert title, masked url)
     failed: list[tuple[str, str]] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)  # interrupted earlier, not resent
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sent": len(self.sent),
             "failed": len(self.failed),
             "expired": len(self.expired),
+            "uncertain": len(self.uncertain),
             "failed_to": sorted({m for _, m in self.failed}),
         }
 
@@ -135,6 +140,10 @@ class Delivery:
         self.sent += other.sent
         self.failed += other.failed
         self.expired += other.expired
+        self.uncertain += other.uncertain
+
+
+Checkpoint = Callable[[str], bool]  # commit (and publish) the outbox; False: not published
 
 
 def deliver(
@@ -143,11 +152,16 @@ def deliver(
     settings: AlertSettings,
     now: datetime,
     github: GitHubContext,
+    checkpoint: Checkpoint | None = None,
 ) -> Delivery:
     """Send every pending alert to the destinations that have not had it yet.
 
-    Marks delivery in the outbox entries (the caller saves and commits the state) and removes
-    entries every wanting destination has received.
+    Before anything is sent, every send about to start is marked in the outbox and
+    `checkpoint` commits (and, in the Actions model, pushes) that mark; if it cannot be
+    published nothing is sent. After the sends, the outcome replaces the mark. A mark found
+    at the start (a run killed mid-send, or whose last push failed) is settled as delivered,
+    with a warning, never sent again: at most once beats twice. The caller commits the
+    final state. Entries every wanting destination has received are removed.
     """
     report = Delivery()
     for alert in list(outbox):
@@ -160,21 +174,46 @@ def deliver(
             )
             report.expired.append(alert.title)
             outbox.remove(alert)
+    for alert in outbox:  # sends an earlier run started and never settled
+        for key in list(alert.sending):
+            alert.sending.remove(key)
+            if key not in alert.delivered:
+                alert.delivered.append(key)
+                alert.uncertain.append(key)
+                report.uncertain.append(alert.title)
+                log.warning(
+                    "an earlier run was stopped while sending '%s'; it is not sent again",
+                    alert.title,
+                )
+    plan: list[tuple[Destination, list[Alert]]] = []
     for dest in dests:
         due = [a for a in outbox if dest.wants(a) and dest.key not in a.delivered]
-        if not due:
-            continue
-        groups = [due] if settings.mode == AlertMode.DIGEST else [[a] for a in due]
-        for group in groups:
-            message = compose(group, dest.channel, github)
-            ok = _send(dest, message.title, message.body, "html" if message.html else "text")
+        if due:
+            groups = [due] if settings.mode == AlertMode.DIGEST else [[a] for a in due]
+            plan += [(dest, group) for group in groups]
+    if not plan:
+        return report
+    for dest, group in plan:
+        for a in group:
+            a.sending.append(dest.key)
+    if checkpoint is not None and not checkpoint("Record alerts about to be sent"):
+        for dest, group in plan:
             for a in group:
-                a.attempts += 1
-                if ok:
-                    a.delivered.append(dest.key)
-                    report.sent.append((a.title, dest.masked))
-                else:
-                    report.failed.append((a.title, dest.masked))
+                a.sending.remove(dest.key)
+        log.warning("could not record the alerts about to be sent; none sent, kept for next run")
+        report.failed += [(a.title, dest.masked) for dest, group in plan for a in group]
+        return report
+    for dest, group in plan:
+        message = compose(group, dest.channel, github)
+        ok = _send(dest, message.title, message.body, "html" if message.html else "text")
+        for a in group:
+            a.attempts += 1
+            a.sending.remove(dest.key)
+            if ok:
+                a.delivered.append(dest.key)
+                report.sent.append((a.title, dest.masked))
+            else:
+                report.failed.append((a.title, dest.masked))
     for alert in list(outbox):
         wanting = [d.key for d in dests if d.wants(alert)]
         if wanting and all(k in alert.delivered for k in wanting):
@@ -190,8 +229,10 @@ def deliver_pending(
     github: GitHubContext,
     repo: GitRepo | None = None,
     outboxes: dict[str, Outbox] | None = None,
+    publish: Callable[[], bool] | None = None,
 ) -> Delivery:
-    """Send what waits in these regions' outboxes, then commit the delivery record."""
+    """Send what waits in these regions' outboxes, recording the sends in git before and
+    after. `publish` (e.g. a push) runs after each record; the first must succeed."""
     repo = repo or GitRepo(snapshots)
     boxes = outboxes if outboxes is not None else {}
     for code in regions:
@@ -207,16 +248,25 @@ def deliver_pending(
     if not dests:
         log.warning("alerts are waiting but no notification URL is set (APPRISE_URLS)")
         return Delivery()
+
+    where = ", ".join(regions)
+
+    def record(message: str) -> bool:
+        changed = [s.path for s in states if s.save()]
+        if changed:
+            repo.commit(changed, message)
+        return publish() if publish is not None else True
+
+    def checkpoint(message: str) -> bool:
+        return record(f"{message} ({where})")
+
     delivery = Delivery()
     for state in states:
-        delivery.add(deliver(state.alerts, dests, settings, now, github))
-    changed = [s.path for s in states if s.save()]
-    if changed:
-        repo.commit(
-            changed,
-            f"Record alert delivery ({', '.join(regions)}): {len(delivery.sent)} sent, "
-            f"{len(delivery.failed)} to retry",
-        )
+        delivery.add(deliver(state.alerts, dests, settings, now, github, checkpoint))
+    record(
+        f"Record alert delivery ({where}): {len(delivery.sent)} sent, "
+        f"{len(delivery.failed)} to retry"
+    )
     return delivery
 
 

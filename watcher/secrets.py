@@ -7,6 +7,7 @@ the whole URL catches error messages that quote only the host or the password.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from urllib.parse import unquote, urlsplit
@@ -78,3 +79,29 @@ def mask_url(url: str) -> str:
     port = f":{split.port}" if split.port else ""
     tail = "/" + MASK if (split.path.strip("/") or split.query or split.username) else ""
     return f"{split.scheme}://{host}{port}{tail}" if split.scheme else MASK
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_PARTIAL = re.compile(r"\b\S\.\.\.\S\b")  # apprise's privacy form of a secret: "p...d"
+
+
+def scrub_url_text(text: str) -> str:
+    """Text from a library that may quote notification URLs: every URL reduced to
+    scheme://host/***, apprise's partial secrets ("p...d") masked, registered secrets
+    redacted."""
+    text = _URL.sub(lambda m: mask_url(m.group(0)), redact(text))
+    return _PARTIAL.sub(MASK, text)
+
+
+class _ScrubFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub_url_text(record.getMessage())
+        record.args = ()
+        return True
+
+
+def guard_logger(name: str) -> None:
+    """Scrub every record of a library's logger (apprise) before any handler sees it."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _ScrubFilter) for f in logger.filters):
+        logger.addFilter(_ScrubFilter())
