@@ -220,10 +220,12 @@ def step_env(step: dict[str, Any], context: dict[str, Any]) -> dict[str, str]:
 
 # --- every workflow: the token's grants ------------------------------------------------------
 
-# A write grant, and what a job's scripts must do to need it.
+# A write grant, and what a job must run (in a script or as an action) to need it.
 WRITE_GRANTS = {
     "contents": "scripts/push-with-retry",  # pushes the evidence
     "actions": "/actions/workflows/",  # re-enables the schedule
+    "pages": "actions/deploy-pages@",  # publishes the evidence site
+    "id-token": "actions/deploy-pages@",  # which proves the run's identity with OIDC
 }
 
 
@@ -235,7 +237,7 @@ def test_each_job_holds_only_the_grants_it_uses(name):
     for job_name, job in workflow["jobs"].items():
         grants = job.get("permissions", workflow["permissions"])  # a job's replace the top's
         assert isinstance(grants, dict), f"{name}: {job_name}: read-all/write-all"
-        shell = script(job)
+        shell = "\n".join([script(job), *(s.get("uses", "") for s in steps(job))])
         for scope, level in grants.items():
             assert level in ("read", "write", "none"), (name, job_name, scope)
             if level == "write":
@@ -397,6 +399,104 @@ def test_keepalive_reenables_this_workflow_on_schedule_only(watch):
     # the run's own token (its grant is the job's `actions: write`), no stored secret
     [step] = [s for s in steps(job) if "gh api" in s.get("run", "")]
     assert step["env"]["GH_TOKEN"] == "${{ github.token }}"
+
+
+# --- watch.yml: the evidence site --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site_job(watch) -> dict[str, Any]:
+    [job] = [j for j in watch["jobs"].values() if "watcher site" in script(j)]
+    return job
+
+
+def test_site_is_published_after_the_region_jobs_pushed_whatever_they_found(watch, site_job):
+    needs = site_job["needs"]
+    assert "watch" in ([needs] if isinstance(needs, str) else needs)
+    assert runs(site_job, success=False, failure=True), "a failed region still gets a site"
+    assert not runs(site_job, success=False, cancelled=True)
+    # the branch as the region jobs pushed it, not the older commit the run started from
+    checkout = step_using(site_job, "actions/checkout")["with"]
+    assert checkout["ref"] == "${{ github.ref }}" and checkout["fetch-depth"] == 0
+
+
+def test_site_job_holds_only_what_a_pages_deployment_needs(site_job):
+    assert site_job["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert site_job["environment"]["name"] == "github-pages"
+    assert site_job["environment"]["url"] == "${{ steps.deployment.outputs.page_url }}"
+    assert not [k for k in str(site_job) if "secrets." in k]
+
+
+def test_site_job_builds_uploads_deploys_and_links_the_site_in_that_order(site_job, tmp_path):
+    names = [s.get("uses", s.get("run", "")) for s in steps(site_job)]
+    build, build_step = step_running(site_job, "watcher site")
+    upload = next(i for i, n in enumerate(names) if n.startswith("actions/upload-pages-artifact@"))
+    deploy = next(i for i, n in enumerate(names) if n.startswith("actions/deploy-pages@"))
+    summary, summary_step = step_running(site_job, "GITHUB_STEP_SUMMARY")
+    install, _ = step_running(site_job, "scripts/setup-runtime")  # the locked runtime only
+    assert install < build < upload < deploy < summary
+    # the folder built is the folder uploaded
+    built = run_stubbed(build_step, tmp_path, PAGES_URL="https://owner.github.io/evidence/")
+    out = built[built.index("--out") + 1]
+    assert steps(site_job)[upload]["with"]["path"] == out
+    assert built[built.index("--base-url") + 1] == "https://owner.github.io/evidence/"
+    assert built[built.index("--repo-url") + 1] == "https://github.com/owner/evidence"
+    assert steps(site_job)[deploy]["id"] == "deployment"
+    # the step summary links the published site
+    assert step_env(summary_step, {"steps.deployment.outputs.page_url": "https://x.invalid/"}) == {
+        "PAGE_URL": "https://x.invalid/"
+    }
+    written = tmp_path / "summary.md"
+    run_stubbed(summary_step, tmp_path, PAGE_URL="https://owner.github.io/evidence/",
+                GITHUB_STEP_SUMMARY=str(written))  # fmt: skip
+    assert "(https://owner.github.io/evidence/)" in written.read_text()
+
+
+def run_stubbed(step: dict[str, Any], cwd: Path, **env: str) -> list[str]:
+    """A step's script, run by bash with `.venv/bin/watcher` and `gh` stubbed; the watcher
+    stub's argv (one per line)."""
+    bin_dir = cwd / "bin"
+    for stub in (cwd / ".venv" / "bin" / "watcher", bin_dir / "gh"):
+        if not stub.exists():
+            stub.parent.mkdir(parents=True, exist_ok=True)
+            stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+            stub.chmod(0o755)
+    base = {
+        "PATH": os.pathsep.join([str(bin_dir), os.environ["PATH"]]),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "owner/evidence",
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=cwd, env={**base, **env},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("pages_on", [True, False])
+def test_a_fork_without_pages_skips_the_site_with_a_notice(site_job, tmp_path, pages_on):
+    """The job asks the API for the repository's Pages site; without one deployed from
+    Actions, every later step is skipped and a notice says how to switch it on."""
+    index, find = next(
+        (i, s) for i, s in enumerate(steps(site_job)) if "gh api" in s.get("run", "")
+    )
+    assert find["env"]["GH_TOKEN"] == "${{ github.token }}"
+    gh = tmp_path / "bin" / "gh"
+    gh.parent.mkdir(parents=True)
+    gh.write_text(
+        '#!/bin/sh\necho "https://owner.github.io/evidence/"\n' if pages_on else
+        '#!/bin/sh\necho "gh: Not Found (HTTP 404)" >&2\nexit 1\n'
+    )  # fmt: skip
+    gh.chmod(0o755)
+    outputs = tmp_path / "outputs"
+    printed = run_stubbed(find, tmp_path, GITHUB_OUTPUT=str(outputs))
+    written = outputs.read_text() if outputs.exists() else ""
+    url = "https://owner.github.io/evidence/" if pages_on else ""
+    assert written == (f"url={url}\n" if pages_on else "")
+    assert any(line.startswith("::notice") for line in printed) != pages_on
+    for later in steps(site_job)[index + 1 :]:
+        assert runs(later, {"steps.pages.outputs.url": url}) == pages_on, later
 
 
 # --- ci.yml ----------------------------------------------------------------------------------
