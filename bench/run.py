@@ -161,24 +161,83 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def source_state() -> dict[str, Any]:
-    """Which watcher was measured: the commit, and whether watcher/ had uncommitted edits."""
+class Source:
+    """Where the measured watcher comes from: the working tree (the default), or one commit.
 
-    def out(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True
+    With `--rev REV`, watcher/, tests/, targets.yaml and the bench's page helpers that import
+    watcher (bench/pages.py, bench/micro.py) are exported as committed at REV into
+    bench/.work/src/<sha>, this working tree's own bench scripts (server, livelike, floor,
+    profile_live, adapter) are copied beside them, and every child runs with PYTHONPATH set
+    to the export: `.venv/bin/watcher` then imports that watcher, whatever the working tree
+    holds (it may be mid-edit). The results name the commit.
+    """
+
+    SCRIPTS = ("server.py", "livelike.py", "floor.py", "profile_live.py", "adapter.py")
+    EXPORTED = ("watcher", "tests", "targets.yaml", "bench/pages.py", "bench/micro.py")
+
+    def __init__(self) -> None:
+        self.rev: str | None = None
+        self.sha = ""
+        self.root = ROOT  # targets.yaml and tests/ of the measured watcher
+        self.code = BENCH  # the bench scripts the children run
+
+    def pin(self, rev: str, env: dict[str, str]) -> None:
+        self.sha = git(ROOT, "rev-parse", "--verify", f"{rev}^{{commit}}")
+        self.rev = rev
+        self.root = WORK / "src" / self.sha[:12]
+        self.code = self.root / "bench"
+        if not (self.root / "watcher").is_dir():
+            log(f"exporting {rev} ({self.sha[:12]}) into {self.root.relative_to(ROOT)}")
+            tmp = self.root.with_name(self.root.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            archive = subprocess.run(
+                ["git", "archive", "--format=tar", self.sha, *self.EXPORTED],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+            tmp.rename(self.root)
+        for name in self.SCRIPTS:
+            shutil.copyfile(BENCH / name, self.code / name)
+        env["PYTHONPATH"] = str(self.root)
+
+    def state(self, env: dict[str, str]) -> dict[str, Any]:
+        """Which watcher was measured: the commit, and whether watcher/ had uncommitted
+        edits (never, for an exported commit)."""
+
+        def out(*args: str) -> str:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+
+        version = subprocess.run(
+            [str(WATCHER), "--version"], capture_output=True, text=True, env=env
         ).stdout.strip()
+        if self.rev is not None:
+            return {
+                "commit": self.sha[:7],
+                "watcher_tree": out("rev-parse", "--short", f"{self.sha}:watcher"),
+                "uncommitted_watcher_changes": False,
+                "watcher_version": version,
+                "exported_rev": self.rev,
+                "exported_to": str(self.root.relative_to(ROOT)),
+            }
+        dirty = out("status", "--porcelain", "--", "watcher")
+        return {
+            "commit": out("rev-parse", "--short", "HEAD"),
+            "watcher_tree": out("rev-parse", "--short", "HEAD:watcher"),
+            "uncommitted_watcher_changes": bool(dirty),
+            "watcher_version": version,
+        }
 
-    dirty = out("status", "--porcelain", "--", "watcher")
-    version = subprocess.run(
-        [str(WATCHER), "--version"], capture_output=True, text=True
-    ).stdout.strip()
-    return {
-        "commit": out("rev-parse", "--short", "HEAD"),
-        "watcher_tree": out("rev-parse", "--short", "HEAD:watcher"),
-        "uncommitted_watcher_changes": bool(dirty),
-        "watcher_version": version,
-    }
+
+SOURCE = Source()
+
+
+def source_state(env: dict[str, str] | None = None) -> dict[str, Any]:
+    return SOURCE.state(env if env is not None else child_env())
 
 
 def same_watcher(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -190,7 +249,12 @@ def same_watcher(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def describe(state: dict[str, Any]) -> str:
     dirty = " + uncommitted changes in watcher/" if state["uncommitted_watcher_changes"] else ""
     tree = f" (watcher/ tree {state['watcher_tree']})" if state.get("watcher_tree") else ""
-    return f"{state['watcher_version']} at commit {state['commit']}{tree}{dirty}"
+    pinned = (
+        f", exported from git (`--rev {state['exported_rev']}`) into {state['exported_to']}"
+        if state.get("exported_rev")
+        else ""
+    )
+    return f"{state['watcher_version']} at commit {state['commit']}{tree}{dirty}{pinned}"
 
 
 def loadavg() -> list[float] | None:
@@ -251,8 +315,8 @@ class Server:
 
     def __init__(self, env: dict[str, str], seed: int = 0):
         self.proc = subprocess.Popen(
-            [str(PY), str(BENCH / "server.py"), "--seed", str(seed)],
-            cwd=BENCH,
+            [str(PY), str(SOURCE.code / "server.py"), "--seed", str(seed)],
+            cwd=SOURCE.code,
             stdout=subprocess.PIPE,
             env=env,
             text=True,
@@ -327,7 +391,7 @@ class Setup:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.template = template
-        shipped = yaml.safe_load((ROOT / "targets.yaml").read_text())
+        shipped = yaml.safe_load((SOURCE.root / "targets.yaml").read_text())
         policy = next(t for t in shipped["targets"] if t["id"] == POLICY_TARGET)
         # The shipped policy target, copied N times; everything else as shipped.
         targets = [
@@ -444,10 +508,10 @@ def expected(n: int, scenario: str) -> tuple[int, int | None]:
 def run_floor(
     n: int, threads: int, server: Server, env: dict[str, str], tag: str
 ) -> dict[str, Any]:
-    cmd = [str(PY), str(BENCH / "floor.py"), "--base-url", server.base, "-n", str(n)]
+    cmd = [str(PY), str(SOURCE.code / "floor.py"), "--base-url", server.base, "-n", str(n)]
     cmd += ["--threads", str(threads)]
     out = WORK / "runs" / "floor" / f"floor-{n}-{threads}-{tag}.json"
-    m = measure(cmd, BENCH, out, env)
+    m = measure(cmd, SOURCE.code, out, env)
     m.update(json.loads(out.read_text()))
     return m
 
@@ -604,7 +668,7 @@ def bench_startup(repeat: int, env: dict[str, str], bindir: Path) -> list[dict[s
             str(WATCHER),
             "validate",
             "--config",
-            str(ROOT / "targets.yaml"),
+            str(SOURCE.root / "targets.yaml"),
         ],
         "urlwatch --help (for comparison)": [str(bindir / "urlwatch"), "--help"],
     }
@@ -630,8 +694,8 @@ def bench_startup(repeat: int, env: dict[str, str], bindir: Path) -> list[dict[s
 
 def bench_micro(iterations: int, env: dict[str, str]) -> list[dict[str, Any]]:
     out = WORK / "runs" / "micro.json"
-    cmd = [str(PY), str(BENCH / "micro.py"), "--iterations", str(iterations)]
-    m = measure(cmd, BENCH, out, env)
+    cmd = [str(PY), str(SOURCE.code / "micro.py"), "--iterations", str(iterations)]
+    m = measure(cmd, SOURCE.code, out, env)
     if m["rc"] != 0:
         log(f"WARNING: micro.py failed:\n{out.with_suffix('.err').read_text()[-2000:]}")
         return []
@@ -657,9 +721,9 @@ def run_check(server: Server, template: Path, env: dict[str, str], bindir: Path)
     """
     t0 = time.perf_counter()
     out = WORK / "runs" / "check" / "livelike.json"
-    cmd = [str(PY), str(BENCH / "livelike.py"), "--watcher", str(WATCHER)]
-    cmd += ["--config", str(ROOT / "targets.yaml")]
-    m = measure(cmd, BENCH, out, env)
+    cmd = [str(PY), str(SOURCE.code / "livelike.py"), "--watcher", str(WATCHER)]
+    cmd += ["--config", str(SOURCE.root / "targets.yaml")]
+    m = measure(cmd, SOURCE.code, out, env)
     try:
         unit = json.loads(out.read_text())
     except ValueError:
@@ -741,13 +805,13 @@ def live_profile(n: int, server: Server, template: Path, env: dict[str, str]) ->
         copy_tree(base, repo)
         server.mode(live=True, changed=False)
         out = setup.out / f"profile-live-{mode}.json"
-        cmd = [str(PY), str(BENCH / "profile_live.py"), "--mode", mode]
+        cmd = [str(PY), str(SOURCE.code / "profile_live.py"), "--mode", mode]
         cmd += ["--config", str(setup.watcher_config), "--snapshots", str(repo / "snapshots")]
         cmd += ["--out", str(out)]
         if mode == "cprofile":
             cmd += ["--pstats", str(setup.out / "profile-live.pstats")]
         log(f"live profile: {mode} on the live-like unchanged run")
-        m = measure(cmd, BENCH, setup.out / f"profile-live-{mode}.stdout", env)
+        m = measure(cmd, SOURCE.code, setup.out / f"profile-live-{mode}.stdout", env)
         if m["rc"] != 0:
             err = (setup.out / f"profile-live-{mode}.err").read_text()[-3000:]
             raise SystemExit(f"bench: profile_live.py --mode {mode} failed:\n{err}")
@@ -1237,7 +1301,7 @@ def profile(n: int, server: Server, template: Path, env: dict[str, str], bindir:
             inclusive[frame] += count
     imports = import_times(env)
     spy = subprocess.run([str(bindir / "py-spy"), "--version"], capture_output=True, text=True)
-    state = source_state()
+    state = source_state(env)
     lines = [
         f"# Profile: watcher, unchanged run over {n} pages",
         "",
@@ -1329,6 +1393,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile-pages", type=int, default=300, help="pages in the profiled runs (default 300)"
     )
     parser.add_argument("--seed", type=int, default=0, help="of the live-like rewriting")
+    parser.add_argument(
+        "--rev",
+        help="measure watcher as committed at REV (exported to bench/.work/src), not the "
+        "working tree",
+    )
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     if not WATCHER.exists():
@@ -1348,6 +1417,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
     env = child_env()
+    if args.rev:
+        SOURCE.pin(args.rev, env)
     bindir = ensure_bench_venv(("py-spy",) if args.profile or args.profile_only else ())
     template = make_repo_template(WORK / "runs" / "repo-template")
     command = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])
@@ -1369,7 +1440,8 @@ def main(argv: list[str] | None = None) -> int:
         machine = machine_info()
         if args.live_profile_only:
             p = live_profile(args.profile_pages, server, template, env)
-            (out_dir / "profile-live.md").write_text(profile_markdown(p, machine, source_state()))
+            state = source_state(env)
+            (out_dir / "profile-live.md").write_text(profile_markdown(p, machine, state))
             log(f"wrote {out_dir / 'profile-live.md'}")
             return 0
         data: dict[str, Any] = {
@@ -1380,7 +1452,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": sizes,
             "scenarios": scenarios,
             "load_before": load_before,
-            "source": source_state(),
+            "source": source_state(env),
             "urlwatch": {"version": URLWATCH_VERSION, "filter": URLWATCH_FILTER},
             "pages": {
                 "sources": len(server.info["sources"]),
@@ -1406,7 +1478,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.quick or args.no_live_profile):
             data["profile_live"] = live_profile(args.profile_pages, server, template, env)
         data["load_after"] = loadavg()
-        data["source_after"] = source_state()
+        data["source_after"] = source_state(env)
         data["seconds"] = round(time.perf_counter() - started, 1)
         if not same_watcher(data["source"], data["source_after"]):
             log("WARNING: watcher/ had uncommitted changes or changed during the run")
