@@ -182,3 +182,32 @@ def test_a_stale_index_lock_is_removed_and_reported(
     assert _one(json.loads(out))["status"] == "new"
     assert not lock.exists()
     assert git(repo, "status", "--porcelain", "--", "snapshots") == ""
+
+
+def test_a_cleanly_closed_truncated_page_is_refused_not_recorded(
+    origin, proxies, repo, tmp_path, capsys
+):
+    """94% of the page, with a Content-Length that matches and the same bytes on both
+    fetches: a capture cut short, never Meta removing the rest of its policy."""
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    run_json(config, repo, capsys)
+    before = (repo / SNAP).read_text()
+    page = fixture_text(EU_B)
+    origin.page("/policy", {"eu": page[: int(len(page) * 0.94)]})
+    result = _one(run_json(config, repo, capsys))
+    assert result["status"] == "error" and result["error"].startswith("truncated")
+    assert (repo / SNAP).read_text() == before
+    # nothing recorded as Meta's, no alert (only the failure streak's state is counted)
+    assert [s for s in _subjects(repo) if "Meta Privacy Policy" in s] == [
+        "First record of Meta Privacy Policy (EU)"
+    ]
+    assert _outbox(repo) == []
+    # nor is a first record made from a truncated page
+    other = write_config(
+        tmp_path / "u.yaml", [policy_target(origin.url("/policy"), id="fresh", regions=["eu"])]
+    )
+    assert _one(run_json(other, repo, capsys))["status"] == "error"
+    assert not (repo / "snapshots/fresh").exists()

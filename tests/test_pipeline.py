@@ -141,7 +141,7 @@ def page_html_from_md(md: str, title: str) -> str:
         ("not available on this browser", "blocked", "browser not supported"),
         ("this page isn't available", "blocked", "page unavailable"),
         ("title-only page", "blocked", "only its title"),
-        ("truncated to a tenth", "error", "too short"),
+        ("truncated to a tenth", "error", "truncated"),
         ("connection cut mid-body", "error", "truncated"),
         ("HTTP 500", "error", "HTTP 500"),
     ],

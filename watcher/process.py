@@ -24,8 +24,8 @@ from .fetch import Fetchers
 from .fetch.policy import Page
 from .models import Config, Region, SnapshotMeta, Status, Target
 from .normalize import render_markdown, sentences_of
-from .page import Document
-from .verify import check_status, detect_wall, served_variant, verify_page
+from .page import Document, looks_like_markdown
+from .verify import check_complete, check_status, detect_wall, served_variant, verify_page
 
 log = logging.getLogger("watcher")
 
@@ -48,6 +48,7 @@ def process_page(
     content: str, content_type: str | None, url: str, target: Target, region: str, name: str = ""
 ) -> Observation:
     """Verify, extract and normalize one fetched (or saved) page. Raises WatcherError."""
+    check_complete(content, looks_like_markdown(content, content_type, name))
     doc = Document.from_content(content, url, target.link_base, content_type, name)
     return process_document(doc, target, region)
 

@@ -8,6 +8,8 @@ for each region.
 
 from __future__ import annotations
 
+import re
+
 from .errors import BlockedError, FetchError, RegionMismatch
 from .models import Target
 from .page import WALL_MAX_CHARS, WALLS, Document, fold_text
@@ -43,6 +45,24 @@ def detect_wall(doc: Document, expect: tuple[str, ...] = ()) -> str | None:
         shown = (doc.title or body_only)[:60]
         return f"page holds only its title ({len(body_only)} characters besides {shown!r})"
     return None
+
+
+_DOCUMENT_START = re.compile(r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+_DOCUMENT_END = re.compile(r"</html\s*>", re.I)
+TAIL = 4096
+
+
+def check_complete(content: str, looks_markdown: bool) -> None:
+    """Raise FetchError when an HTML document stops before its end: a response cut short,
+    even one whose connection closed cleanly (identical on both fetches), is a truncated
+    capture, never a change. A page that starts as an HTML document must end with
+    `</html>` (servers and browsers both write it)."""
+    if looks_markdown or not _DOCUMENT_START.match(content[:2048]):
+        return
+    if not _DOCUMENT_END.search(content[-TAIL:]):
+        raise FetchError(
+            f"truncated: the page ({len(content)} characters) ends before </html>; snapshot kept"
+        )
 
 
 def _has_all(doc: Document, phrases: tuple[str, ...]) -> bool:
