@@ -1,9 +1,11 @@
-"""`watcher demo`: one minute, no network, no set-up.
+"""`watcher demo`: seconds, no network, no set-up.
 
-Real archived versions of Meta's pages (shipped in watcher/demo/, from Open Terms Archive)
-are served on 127.0.0.1 and replayed through the real pipeline into a temporary git
-repository: a first run records them, the next run sees Meta's actual changes, alerts go
-through apprise to an in-process receiver, and the history is printed.
+Real archived versions of Meta's Privacy Policy and Instagram's, June 2024 to December 2025
+(shipped in watcher/demo/, from Open Terms Archive), are served on 127.0.0.1 and replayed
+through the real pipeline into a temporary git repository, one run per landmark, each run
+dated as the archive recorded it: the first run records them, every later run sees
+Meta's actual change of that day, alerts go through apprise to an in-process receiver,
+and the history is printed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,48 @@ from typing import Any
 from . import env
 
 DATA = Path(__file__).parent / "demo"
+FB = "/facebook/privacy/policy/printable/"
+IG = "/instagram/policy"
+MD = "text/markdown; charset=utf-8"
+# (date the archive recorded it, what happened, the pages served from that day)
+TIMELINE: list[tuple[str, str, dict[str, str]]] = [
+    (
+        "2024-06-18",
+        "First run: the policies before Meta's AI-training changes",
+        {
+            FB: "facebook_privacy-policy_2024-06-18.md.gz",
+            IG: "instagram_privacy-policy_2025-04-07.md.gz",
+        },
+    ),
+    (
+        "2024-06-26",
+        "June 2024: Meta's legal bases add AI it will 'provide and curate'",
+        {FB: "facebook_privacy-policy_2024-06-26.md.gz"},
+    ),
+    (
+        "2025-04-15",
+        "April 2025: Instagram announces AI training on adults' public posts, "
+        "with a form to object",
+        {IG: "instagram_privacy-policy_2025-04-15.md.gz"},
+    ),
+    (
+        "2025-05-28",
+        "May 2025: legitimate interests named for training AI on public content",
+        {
+            FB: "facebook_privacy-policy_2025-05-28.md.gz",
+            IG: "instagram_privacy-policy_2025-05-28.md.gz",
+        },
+    ),
+    (
+        "2025-12-17",
+        "December 2025: chats with AI at Meta used to personalise what people see",
+        {
+            FB: "facebook_privacy-policy_2025-12-17.md.gz",
+            IG: "instagram_privacy-policy_2025-12-17.md.gz",
+        },
+    ),
+]
+# the raw HTML pair of 16 December 2025 (scripts/example-alerts renders its alerts)
 PAGES = {
     # path: (before, after, content type)
     "/facebook/privacy/policy/printable/": (
@@ -51,19 +96,25 @@ MARKERS = {
 class _Site:
     def __init__(self) -> None:
         self.version = 0
+        self.served: dict[str, str] = {}  # path → file, for the timeline; else PAGES
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                page = PAGES.get(self.path)
-                if page is None:
+                name: str | None
+                if site.served:
+                    name, ctype = site.served.get(self.path), MD
+                else:
+                    page = PAGES.get(self.path)
+                    name, ctype = (page[site.version], page[2]) if page else (None, "")
+                if name is None:
                     self.send_error(404)
                     return
-                body = gzip.decompress((DATA / page[site.version]).read_bytes())
+                body = gzip.decompress((DATA / name).read_bytes())
                 head = (
-                    f"HTTP/1.1 200 OK\r\nContent-Type: {page[2]}\r\n"
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n"
                 ).encode()
                 self.wfile.write(head + body)
@@ -140,6 +191,10 @@ def run_demo(say: Callable[[str], None] = print, keep: str | None = None) -> int
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _clock(when: datetime) -> Callable[[], datetime]:
+    return lambda: when
+
+
 def _replay(
     site: _Site,
     workdir: Path,
@@ -170,21 +225,19 @@ def _replay(
     snapshots.mkdir(exist_ok=True)
 
     say(f"watcher demo: real archived Meta pages served on {site.url}, evidence in {workdir}\n")
-    say(
-        "1. First run: Meta Privacy Policy of 16 Dec 2025 (before the update, raw HTML) "
-        "and Instagram's policy of 7 Apr 2025 (archived text)"
-    )
-    say(text_summary(Runner(config, snapshots).run()) + "\n")
+    for step, (day, what, pages) in enumerate(TIMELINE, start=1):
+        site.served.update(pages)
+        when = datetime.fromisoformat(f"{day}T12:00:00+00:00")
+        before = len(received)
+        say(f"{step}. {day}: {what}")
+        say(text_summary(Runner(config, snapshots, now=_clock(when)).run()))
+        for title, body in received[before:]:
+            say(f"\n   alert received through apprise: {title}")
+            say("\n".join("   " + line for line in body.splitlines()))
+        say("")
 
-    site.version = 1
-    say("2. Next run: the same pages after Meta changed them (16 Dec 2025, 15 Apr 2025)")
-    say(text_summary(Runner(config, snapshots).run()) + "\n")
-
-    say(f"3. Alerts received through apprise ({len(received)}):")
-    for title, body in received:
-        say(f"--- {title}\n{body}\n")
-
-    say("4. The evidence: `watcher history` of the temporary repository")
+    say(f"{len(received)} alerts received through apprise in all.\n")
+    say("The evidence: `watcher history` of the temporary repository, dated as recorded")
     for entry in history(snapshots):
         say(
             f"  {entry.date[:16].replace('T', ' ')}  {entry.target}/{entry.region}  "

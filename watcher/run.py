@@ -51,6 +51,11 @@ from .report import RunReport
 log = logging.getLogger("watcher")
 
 
+def _git_date(when: datetime) -> str:
+    """A commit date from the run's clock (the one clock everything here reads)."""
+    return f"{int(when.timestamp())} +0000"
+
+
 class InternalError(Exception):
     """A bug in watcher while handling one page (not the page's fault)."""
 
@@ -364,6 +369,7 @@ class Runner:
         obs, target, region = upgrade.observation, upgrade.target, upgrade.region
         meta = self._meta(target, region, obs, upgrade.old.meta.recorded_at)
         why = "watcher's rules or snapshot code changed"
+        date = _git_date(self.now())
         return Version(
             target.id,
             region.code,
@@ -371,6 +377,8 @@ class Runner:
             meta,
             upgrade_message(target, region, upgrade.changes, why),
             raw=obs.raw,
+            author_date=date,
+            committer_date=date,
         )
 
     def _meta(self, target: Target, region: Region, obs: Observation, at: str) -> SnapshotMeta:
@@ -420,7 +428,10 @@ class Runner:
             alert = alerts.change_alert(
                 result, item.changes, events, target, region, self.config.alerts, meta.sha256, now
             )
-        return Version(target.id, region.code, obs.text, meta, message, obs.raw, feed, alert)
+        date = _git_date(now)
+        return Version(
+            target.id, region.code, obs.text, meta, message, obs.raw, feed, alert, date, date
+        )
 
 
 @dataclass
