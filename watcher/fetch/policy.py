@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .. import env, secrets
@@ -25,6 +26,46 @@ class Page:
     content_type: str
     elapsed: float
     fetcher: str = "http"
+
+
+class RunDeadline:
+    """The time after which a run starts no more pages (`fetch.run_deadline`, seconds from
+    when this is made). A page already being fetched finishes, within its own deadline."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self._clock = clock
+        self.ends = None if seconds is None else clock() + seconds
+
+    def remaining(self) -> float | None:
+        return None if self.ends is None else self.ends - self._clock()
+
+    def ends_within(self, seconds: float) -> bool:
+        """Whether the deadline comes before `seconds` from now."""
+        left = self.remaining()
+        return left is not None and left <= seconds
+
+    def check(self) -> None:
+        """Raise FetchError ("run deadline reached …") once the deadline has passed."""
+        if self.ends_within(0):
+            raise FetchError(
+                f"run deadline reached: fetch.run_deadline ({self.seconds:g} s) passed "
+                f"before this page was fetched; it is tried again next run"
+            )
+
+
+def host_allowed(host: str, allowed: Iterable[str]) -> bool:
+    """Whether `host` is one of `allowed`: a host name, or `*.example.com` for the names
+    under example.com (not example.com itself)."""
+    host = host.rstrip(".").lower()
+    for entry in allowed:
+        entry = entry.rstrip(".").lower()
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
+                return True
+        elif host == entry:
+            return True
+    return False
 
 
 def proxy_for(region: Region) -> str | None:
