@@ -151,13 +151,66 @@ def decode(data: bytes, content_type: str | None) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+MAX_DEPTH = 512  # elements nested in one another; Meta's pages reach about 35
+# Lexbor's tree building costs time in proportion to the depth for every element (100,000
+# nested <div>s take 45 s), and extraction walks the tree recursively. A page with fewer
+# than this many tags cannot be deep enough to be slow to parse; deeper ones are measured
+# on the raw HTML first, and every parsed page is measured once more by a selector.
+_SCAN_ABOVE = 20_000
+_DEEP_SELECTOR = " > ".join(["*"] * (MAX_DEPTH + 1))
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
+_RAW_TEXT = re.compile(
+    r"<!--.*?(?:-->|$)|<(script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext)\b.*?(?:</\1\s*>|$)",
+    re.I | re.S,
+)
+# Void elements have no content; these close themselves when a sibling starts (<p><p>),
+# so they never nest unboundedly without an element counted here between them.
+_VOID = "area base br col embed hr img input link meta param source track wbr keygen"
+_IMPLIED_END = (
+    "p li dt dd option optgroup rb rt rp rtc tr td th thead tbody tfoot colgroup caption"
+)
+_NOT_NESTING = frozenset(f"{_VOID} {_IMPLIED_END}".split())
+
+
+def _too_deep(html: str) -> bool:
+    """Whether the raw HTML nests elements more than MAX_DEPTH deep, by a stack of tag
+    names (no recursion). An end tag closes up to its open element, as a parser does; a
+    stray one is ignored. Used only on pages too large for the parse to be cheap anyway."""
+    stack: list[str] = []
+    for m in _TAG.finditer(_RAW_TEXT.sub(" ", html)):
+        closing, name = m.group(1), m.group(2).lower()
+        if name in _NOT_NESTING:
+            continue
+        if not closing:
+            stack.append(name)
+            if len(stack) > MAX_DEPTH:
+                return True
+        elif stack and stack[-1] == name:
+            stack.pop()
+        elif name in stack:
+            del stack[len(stack) - 1 - stack[::-1].index(name) :]
+    return False
+
+
+def _depth_error() -> ExtractionError:
+    return ExtractionError(
+        f"page nested deeper than {MAX_DEPTH} levels: not a real page (a hostile or broken "
+        "server?); nothing was extracted"
+    )
+
+
 class Document:
     """A parsed page. Scripts and styles are stripped once, at parse time."""
 
     def __init__(self, html: str, url: str = "", base_url: str | None = None):
         self.url = url
         self.base_url = base_url or url
+        if html.count("<") > _SCAN_ABOVE and _too_deep(html):
+            raise _depth_error()
         self.tree = LexborHTMLParser(html)
+        # (html, head and body may be implied: fewer tags than this cannot be too deep)
+        if html.count("<") > MAX_DEPTH - 3 and self.tree.css_first(_DEEP_SELECTOR) is not None:
+            raise _depth_error()
         self.tree.strip_tags(["script", "style", "noscript", "template"])
         # Hidden elements are removed up front, so the walk need not inspect attributes.
         for node in self.tree.css(_HIDDEN_SELECTOR):
