@@ -215,6 +215,30 @@ AGREEMENT = {
     "extract-unknown-key": _set("targets.0.extract.colour", "blue"),
     "route-missing-tag": _set("alerts.routes", [{"regions": ["eu"]}]),
     "route-ok": _set("alerts.routes", [{"tag": "eu-desk", "regions": ["eu"]}]),
+    "user-agent-format-field": _set("fetch.user_agent", "watcher {0} {"),
+    "user-agent-attribute": _set("fetch.user_agent", "watcher {version.__class__}"),
+    "user-agent-version-and-braces": _set("fetch.user_agent", "watcher/{version} {{+info}}"),
+    "user-agent-line-break": _set("fetch.user_agent", "watcher\r\nX-Injected: 1"),
+    "timeout-inf": _set("fetch.timeout", float("inf")),
+    "timeout-above-maximum": _set("fetch.timeout", 4000),
+    "retries-above-maximum": _set("fetch.retries", 1000),
+    "run-deadline-ok": _set("fetch.run_deadline", 600),
+    "run-deadline-zero": _set("fetch.run_deadline", 0),
+    "header-ok": _set("regions.us.headers", {"Accept-Language": "en-US", "X-Count": 3}),
+    "header-name-space": _set("regions.us.headers", {"Accept Language": "en"}),
+    "header-host": _set("regions.us.headers", {"Host": "evil.example"}),
+    "header-accept-encoding": _set("regions.us.headers", {"accept-encoding": "br"}),
+    "header-line-break": _set("regions.us.headers", {"X-Note": "a\r\nX-Injected: 1"}),
+    "header-not-latin-1": _set("regions.us.headers", {"X-Note": "\u2713"}),
+    "cookie-ok": _set("regions.us.cookies", {"locale": "en_GB", "quoted": '"a-b"'}),
+    "cookie-semicolon": _set("regions.us.cookies", {"locale": "en_GB; admin=1"}),
+    "cookie-space-in-name": _set("regions.us.cookies", {"a b": "1"}),
+    "url-credentials": _set("targets.0.url", "https://user:pass@mbasic.facebook.com/privacy/"),
+    "url-space": _set("targets.0.url", "https://mbasic.facebook.com/privacy policy/"),
+    "allow-redirect-hosts-ok": _set(
+        "targets.0.allow_redirect_hosts", ["www.facebook.com", "*.facebook.com"]
+    ),
+    "allow-redirect-hosts-url": _set("targets.0.allow_redirect_hosts", ["https://x.example/"]),
 }
 
 
