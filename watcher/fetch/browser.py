@@ -40,7 +40,7 @@ from .. import __version__, env, secrets
 from ..errors import FetchError
 from ..models import FetchSettings, Region, Target
 from ..page import WALL_MAX_CHARS, WALLS, Document, anchor_matches, fold_text
-from .policy import RETRY_STATUSES, Page, Retry, proxy_for, retry_after, retry_wait
+from .policy import RETRY_STATUSES, Page, Retry, RunDeadline, proxy_for, retry_after, retry_wait
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Playwright
@@ -288,6 +288,9 @@ class BrowserFetcher:
             quiet = getattr(settings, "settle_quiet", None) or DEFAULT_QUIET
         self.quiet: float = quiet
         self.executable = executable
+        # the run's deadline (`fetch.run_deadline`): no attempt starts after it. Set by who
+        # owns the run's clock (the HTTP fetcher's, `HttpFetcher.run_deadline`); None: none.
+        self.run_deadline: RunDeadline | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -470,6 +473,10 @@ class BrowserFetcher:
         assert self._slots is not None
         last = ""
         for attempt in range(s.retries + 1):
+            if self.run_deadline is not None:
+                if attempt and self.run_deadline.ends_within(0):
+                    raise FetchError(f"{last} (not retried: the run deadline is reached)")
+                self.run_deadline.check()
             try:
                 async with self._slots:
                     return await self._capture(context, target, region)
@@ -495,8 +502,10 @@ class BrowserFetcher:
         page = await context.new_page()
         try:
             try:
+                # the navigation shares the attempt's one deadline with the settling after it
+                left = max(deadline - time.perf_counter(), 0.1)
                 response = await page.goto(
-                    target.url, wait_until="domcontentloaded", timeout=s.timeout * 1000
+                    target.url, wait_until="domcontentloaded", timeout=left * 1000
                 )
             except PlaywrightError as exc:
                 raise Retry(f"could not load {target.url}: {_first_line(exc)}") from None
