@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..classify import plain
 from ..errors import UsageError
-from ..evidence.commits import TRAILERS, counts_line
+from ..evidence.commits import counts_line
 from ..evidence.feed import feed_path
 from ..evidence.history import RegionComparison, compare_regions
 from ..evidence.store import SnapshotStore
@@ -289,11 +289,14 @@ class Site:
         yield self.render("about.html", "about.html")
 
     def change_context(self, record: Record) -> dict[str, Any]:
-        shown = {str(t) for t in TRAILERS}
+        # trailers shown elsewhere on the page; the rest (an archive's) are listed as they are
+        shown = {"Source-URL", "Watcher-Target", "Watcher-Region", "Watcher-Categories"}
+        shown |= {"Watcher-Kind", "Watcher-Version"}
         context: dict[str, Any] = {
             "headline": headline(record.entry.summary),
             "source": self.source_url(record),
             "extra_trailers": sorted((k, v) for k, v in record.trailers.items() if k not in shown),
+            "archive_url": _archive_url(record.trailers),
             "capture_facts": _facts(record.capture.record) if record.capture else [],
             "diff_html": None,
             "counts": "",
@@ -307,13 +310,17 @@ class Site:
         # render_html escapes every string that comes from a page; the template marks it safe
         context["diff_html"] = render_html(changes, record.diff.classification.events)
         context["counts"] = counts_line(changes)
-        sections = [plain(c.section) or "Top of the page" for c in changes if not c.heading]
+        sections = [_section(c.section) for c in changes if not c.heading]
         context["sections"] = list(dict.fromkeys(sections))
         return context
 
     def comparisons(self, service: Service) -> list[RegionComparison]:
         have = [r.code for r in self.regions if self.cells[(service.id, r.code)].reading]
         return [compare_regions(self.snapshots, service.id, a, b) for a, b in combinations(have, 2)]
+
+    def recorded(self, service: Service) -> bool:
+        """Whether any region of the service has a text yet."""
+        return any(self.cells[(service.id, r.code)].reading for r in self.regions)
 
     def answers(self, cell: Cell) -> list[Answer]:
         return [cell.reading.answers[q] for q in QUESTIONS] if cell.reading else []
@@ -331,6 +338,24 @@ def headline(summary: str) -> str:
     m = _TITLED.match(summary)
     rest = m.group(1) if m else summary
     return rest[:1].upper() + rest[1:]
+
+
+def _section(path: str, limit: int = 90) -> str:
+    """A changed sentence's section as a short name: its own heading, shortened."""
+    name = plain(path).split(" › ")[-1] or "Top of the page"
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+_REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def _archive_url(trailers: dict[str, str]) -> str:
+    """The archived version's commit on GitHub, when the archive is named `owner/repo`
+    (as Open Terms Archive's collections are)."""
+    archive, commit = trailers.get("Archive", ""), trailers.get("Archive-Commit", "")
+    if _REPO.match(archive) and re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return f"https://github.com/{archive}/commit/{commit}"
+    return ""
 
 
 def _facts(record: dict[str, Any]) -> list[tuple[str, str]]:

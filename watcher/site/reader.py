@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,10 @@ def _text(obj: tuple[str, str, bytes] | None) -> str | None:
     return obj[2].decode("utf-8", "surrogatepass") if obj and obj[1] == "blob" else None
 
 
+def _oid(obj: tuple[str, str, bytes] | None) -> str:
+    return obj[0] if obj else ""
+
+
 def _meta(obj: tuple[str, str, bytes] | None) -> SnapshotMeta:
     text = _text(obj)
     try:
@@ -226,6 +230,7 @@ def read_evidence(config: Config, snapshots: str | Path) -> Evidence:
         head = Head(head_obj[0], commit_message(head_obj[2])[1])
 
     records: list[Record] = []
+    diffs: dict[tuple[str, ...], VersionDiff] = {}
     for e in entries:
         base = path(e.target, e.region)
         new = _text(found.get(f"{e.commit}:{base}.md"))
@@ -246,7 +251,22 @@ def read_evidence(config: Config, snapshots: str | Path) -> Evidence:
             capture=_capture(found, e, path(CAPTURES, e.target)),
         )
         if record.old is not None:
-            record.diff = version_diff(config, record)
+            # a page that flips between two versions repeats the same diff: computed once
+            # (the metadata's record time differs every time; its section names do not)
+            key = (
+                _oid(found.get(f"{e.commit}^:{base}.md")),
+                _oid(found.get(f"{e.commit}:{base}.md")),
+                *section_names(record.meta_old.matched),
+                "\0",
+                *section_names(record.meta_new.matched),
+            )
+            known = diffs.get(key)
+            record.diff = (
+                replace(known, rev_a=f"{e.commit}^", rev_b=e.commit)
+                if known
+                else version_diff(config, record)
+            )
+            diffs[key] = record.diff
         records.append(record)
     # newest first by capture date; records of one date keep git's order (newest first)
     records = [
