@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -597,3 +598,71 @@ def test_build_reads_git_in_a_constant_number_of_processes(recorded, tmp_path, m
     code, output = build(config, root, tmp_path / "s")
     assert code == 0, output
     assert len(calls) <= 4, calls
+
+
+# --- imported history ----------------------------------------------------------------------
+
+
+def test_imported_versions_show_their_archive_and_capture_date(tmp_path, capsys):
+    """Versions `watcher import` recorded (backdated, with the archive's trailers) are
+    changes like any other, dated when the archive captured them, and say where they
+    came from."""
+    from watcher.evidence.commits import archive_trailers
+
+    root = init_repo(tmp_path / "evidence")
+    folder = root / "snapshots" / "instagram-privacy-policy"
+    folder.mkdir(parents=True)
+    versions = [
+        ("2025-04-07T09:12:00+00:00", "first", "# AI\n\nWe use public posts to train AI.\n"),
+        (
+            "2025-04-15T10:00:00+00:00",
+            "change",
+            "# AI\n\nWe use public posts to train AI.\n"
+            "You have the right to [object](https://www.facebook.com/help/contact/6359191084165019).\n",
+        ),
+    ]
+    archive_commits = [
+        "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+        "0f9e8d7c6b5a49382716f5e4d3c2b1a098765432",
+    ]
+    for (date, kind, text), archived in zip(versions, archive_commits, strict=True):
+        (folder / "eu.md").write_text(text)
+        (folder / "eu.json").write_text(json.dumps({"name": "Instagram Privacy Policy"}))
+        git(root, "add", "snapshots")
+        subject = (
+            "First record of Instagram Privacy Policy (EU)"
+            if kind == "first"
+            else "Instagram Privacy Policy (EU): opt-out wording changed"
+        )
+        message = "\n".join([
+            subject, "",
+            f"{Trailer.SOURCE_URL}: https://privacycenter.instagram.com/policy",
+            f"{Trailer.TARGET}: instagram-privacy-policy", f"{Trailer.REGION}: eu",
+            *([f"{Trailer.CATEGORIES}: opt_out"] if kind == "change" else []),
+            f"{Trailer.KIND}: {kind}",
+            *archive_trailers("OpenTermsArchive/pga-versions", archived, "", date),
+        ])  # fmt: skip
+        subprocess.run(
+            ["git", "commit", "-q", "-m", message], cwd=root, check=True,
+            env={**os.environ, "GIT_AUTHOR_DATE": date},
+        )  # fmt: skip
+    config = root / "targets.yaml"
+    config.write_text((ROOT / "targets.yaml").read_text())
+    code, output = build(config, root, tmp_path / "site")
+    assert code == 0, output
+    [change] = [e for e in history(root / "snapshots") if e.kind == "change"]
+    page = (tmp_path / "site" / "change" / f"{change.commit[:12]}.html").read_text()
+    assert "an archived version, imported" in page
+    assert "15 April 2025, 10:00 UTC" in page
+    assert f"https://github.com/OpenTermsArchive/pga-versions/commit/{archive_commits[1]}" in page
+    timeline = (tmp_path / "site" / "changes.html").read_text()
+    assert timeline.count("imported from an archive") == 2
+    front = (tmp_path / "site" / "index.html").read_text()
+    assert "Wording last changed" in front and "15 Apr 2025" in front
+
+
+def test_about_page_credits_the_archive_and_says_how_to_fork(site):
+    about = " ".join((site / "about.html").read_text().split())
+    assert "Open Terms Archive Core Team and Open Terms Archive contributors" in about
+    assert "ODC-BY 1.0" in about
+    assert "Fork the repository" in about and "Settings → Pages" in about
