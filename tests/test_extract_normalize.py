@@ -195,3 +195,31 @@ def test_markup_in_page_content_is_text_in_the_snapshot():
     )
     text = render_markdown(extract_sections(Document(html, PRINTABLE), POLICY.extract), PRINTABLE)
     assert text == "AI <script>alert(1)</script> and [AI \\[link\\]](https://example.com/x)\n"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "facebook/privacy-policy/2024-06-26.md",
+        "facebook/privacy-policy/2025-05-28.md",
+        "facebook/privacy-policy-us/2026-03-05.md",
+        "instagram/privacy-policy/2025-04-15.md",
+        "pages/fb-privacy-policy_UK-variant_vlopses-gb_2026-05-12.md",
+    ],
+)
+def test_both_markdown_renderers_give_the_same_snapshot(name):
+    """markdown-it.rs (fast) and markdown-it-py (fallback) read archived text alike, page
+    text that looks like HTML included (it stays text in both)."""
+    from watcher.page import markdown_to_html, python_renderer
+    from watcher.process import process_document
+
+    target = CONFIG.target("facebook-privacy-policy")
+    text = fixture_text(name) + "\n\nAI <script>alert(1)</script> and <img src=x onerror=y>.\n"
+    snapshots = [
+        process_document(
+            Document(markdown_to_html(text, render), PRINTABLE, PRINTABLE), target, None
+        ).text
+        for render in (None, python_renderer())
+    ]
+    assert snapshots[0] == snapshots[1]
+    assert "AI <script>alert(1)</script>" in snapshots[0].replace("\\", "")

@@ -57,6 +57,8 @@ def history(
     """Recorded changes, newest first, from the commits watcher made (their trailers).
     Extraction upgrades (watcher's own changes, not Meta's) are left out unless asked for."""
     repo = open_repo(snapshots)
+    if repo.head() is None:
+        return []  # a repository with no commit yet has no record
     rel = _rel(repo, Path(snapshots))
     path = rel
     if target:
