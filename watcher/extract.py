@@ -13,6 +13,15 @@ it. Sections are then picked by three kinds of rule, never by Meta's obfuscated 
 Meta's legal-bases tables title each row with a short plain paragraph ("Developing and
 improving AI at Meta"), in the raw HTML and in archived text alike. Such title-like
 paragraphs act as headings below every real heading, so a row can be kept whole.
+
+Older archived text (2022–2025) holds the same rows as Markdown tables: the first cell of a
+row is its title, and a row whose only filled cell is the first (`| ### For people over the
+age of majority … | | |`) is a group heading: the scope of the rows below it, up to the next
+group or the end of the table. A row's section ends with the row, a group's with the table,
+so nothing after a table reads as part of its last row.
+
+A row is an AI row when its title or its first column (what is done and why) matches a rule;
+an AI row is kept whole, all its columns, with its group heading as its scope.
 """
 
 from __future__ import annotations
@@ -100,7 +109,9 @@ SKIP = {
     "dialog",
     "-comment",
 }
-PSEUDO_LEVEL = 7
+PSEUDO_LEVEL = 7  # a title-like paragraph: below every real heading
+GROUP_LEVEL = 8  # a table's group heading row (`| ### For people over the age of majority |`)
+ROW_LEVEL = 9  # a table row's title (its first cell), below the table's group headings
 
 _WS = re.compile(r"\s+")
 # Inline elements that generated pages (React) also use as wrappers around blocks.
@@ -111,6 +122,8 @@ _NESTING_SELECTOR = ",".join(sorted(_NESTING))
 _PLAIN_INLINE = {"a", "b", "strong", "em", "i", "u", "br", "sup", "sub", "small", "code"}
 BULLET = re.compile(r"^[*•]\s+")
 _TITLE_END = re.compile(r"[.:;,!?)\]]$")
+_GROUP_MARK = re.compile(r"^#{1,6}\s+")  # `### For people …` written inside a table cell
+_TABLE_PARTS = {"thead", "tbody", "tfoot"}
 
 
 @dataclass
@@ -121,6 +134,14 @@ class Block:
     nodes: list[LexborNode]  # rendered as inline content
     anchors: tuple[str, ...]  # ids of the enclosing elements, outermost first
     pseudo: bool = False
+    # for a heading whose scope is an element (a table row, a table's group): the index of
+    # the first block after that scope; its section ends there at the latest
+    end: int | None = None
+    # for a table row's title: the index of the first block after the row's first column
+    first_column_end: int | None = None
+    column: int = 0  # the table cell a block was read from (1, 2, …), 0 outside data tables
+    rule_after: bool = False  # a horizontal rule follows (it separates a row's columns)
+    scope: bool = False  # a line under a row's title saying whom the row applies to
 
     @property
     def is_heading(self) -> bool:
@@ -184,18 +205,130 @@ def _walk(
                 _emit_lines(out, child, inner, depth)
             else:
                 _emit(out, kind, child_depth, [child], inner)
-        elif tag == "tr":
-            start = len(out)
-            _walk(child, inner, out, depth, None)
-            cells = out[start:]
-            # In a data row (plain cells, not a layout table holding the page) the first cell
-            # names the row: it heads the row's section, as a title paragraph does in HTML.
-            if cells and all(b.kind in ("cell", "li") for b in cells):
-                cells[0].kind, cells[0].level, cells[0].pseudo = "h", PSEUDO_LEVEL, True
+        elif tag == "table":
+            _walk_table(child, inner, out, depth)
+        elif tag == "hr":
+            if out:
+                out[-1].rule_after = True
+        elif tag == "tr":  # a row outside any table element (malformed markup)
+            _walk_row(child, inner, out, depth)
         else:
             _walk(child, inner, out, depth, None)
     if loose:
         _emit(out, loose_kind, depth, loose, anchors)
+
+
+def _table_rows(table: LexborNode) -> list[LexborNode]:
+    """The rows of this table (not of the tables nested in its cells), in order."""
+    rows = []
+    for child in table.iter():
+        if child.tag == "tr":
+            rows.append(child)
+        elif child.tag in _TABLE_PARTS:
+            rows += [r for r in child.iter() if r.tag == "tr"]
+    return rows
+
+
+def _walk_row(
+    row: LexborNode, anchors: tuple[str, ...], out: list[Block], depth: int
+) -> list[tuple[str, int, int]]:
+    """Append a row's blocks; returns (cell tag, first block, end) for each of its cells."""
+    rid = row.id
+    inner = (*anchors, rid) if rid else anchors
+    cells: list[tuple[str, int, int]] = []
+    for cell in row.iter():
+        if cell.tag not in ("td", "th"):
+            if cell.tag not in SKIP:
+                _walk(cell, inner, out, depth, None)
+            continue
+        start = len(out)
+        _walk_cell(cell, inner, out, depth)
+        cells.append((cell.tag, start, len(out)))
+    return cells
+
+
+def _walk_cell(cell: LexborNode, anchors: tuple[str, ...], out: list[Block], depth: int) -> None:
+    cid = cell.id
+    inner = (*anchors, cid) if cid else anchors
+    if _holds_blocks(cell):
+        _walk(cell, inner, out, depth, "cell")
+    elif cell.css_first("br") is not None:
+        _emit_lines(out, cell, inner, depth)
+    else:
+        _emit(out, "cell", depth, [cell], inner)
+
+
+def _walk_table(table: LexborNode, anchors: tuple[str, ...], out: list[Block], depth: int) -> None:
+    """A table's rows, appended to `out`.
+
+    In a data row (plain cells, not a layout table holding the page) the first cell titles
+    the row, and the labels of the header row ("Legitimate interests relied on") head the
+    other cells, as the labelled columns of a row laid out as blocks do. A row with only its
+    first cell filled titles the rows below it (a group)."""
+    rows: list[tuple[list[Block], list[tuple[str, int, int]]]] = []
+    for row in _table_rows(table):
+        row_out: list[Block] = []
+        rows.append((row_out, _walk_row(row, anchors, row_out, depth)))
+    if not _is_data_table(rows):
+        for blocks, _ in rows:
+            out += blocks
+        return
+    grouped = any(_is_group(cells) for _, cells in rows)
+    labels: dict[int, list[Block]] = {}
+    groups: list[Block] = []
+    for blocks, cells in rows:
+        if not blocks:
+            continue
+        for block in blocks[1:]:
+            if block.is_heading:  # a heading inside a cell is part of the row
+                block.kind, block.level = "p", depth
+        if len(cells) > 1 and all(tag == "th" for tag, _, _ in cells):
+            # column labels: each later row's cells are headed by them
+            labels = {n: blocks[a:b] for n, (_, a, b) in enumerate(cells, start=1) if b > a}
+            continue
+        head = blocks[0]
+        head.kind, head.pseudo = "h", True
+        if grouped and _is_group(cells):
+            head.level, head.column = GROUP_LEVEL, 1
+            groups.append(head)
+            out.append(head)
+            continue
+        # without groups a row ranks as a title paragraph does (the rows of a plain table)
+        head.level = ROW_LEVEL if grouped else PSEUDO_LEVEL
+        for number, (_, a, b) in enumerate(cells, start=1):
+            if b == a:
+                continue
+            if number > 1:
+                for label in labels.get(number, []):
+                    out.append(
+                        Block(
+                            "p", label.level, label.text, label.nodes, label.anchors, column=number
+                        )
+                    )
+            for block in blocks[a:b]:
+                block.column = number
+                out.append(block)
+            if head.first_column_end is None:  # the first filled cell says what the row does
+                head.first_column_end = len(out)
+        head.end = len(out)
+    for group in groups:
+        group.end = len(out)
+
+
+def _is_data_table(rows: list[tuple[list[Block], list[tuple[str, int, int]]]]) -> bool:
+    """A table of rows and columns, not a table that lays out a page: some row has two
+    cells or more, and no cell holds a page's top headings."""
+    if not any(len(cells) > 1 for _, cells in rows):
+        return False
+    return not any(b.kind == "h" and b.level <= 2 for blocks, _ in rows for b in blocks)
+
+
+def _is_group(cells: list[tuple[str, int, int]]) -> bool:
+    """A row whose only text is one line in its first cell (`| ### For people … | | |`, or
+    one cell spanning the row: `<th colspan=3><h3>For people …</h3></th>`)."""
+    if not cells or cells[0][2] - cells[0][1] != 1:
+        return False
+    return all(end == start for _, start, end in cells[1:])
 
 
 def _emit_lines(out: list[Block], cell: LexborNode, anchors: tuple[str, ...], depth: int) -> None:
@@ -245,14 +378,26 @@ def _title_like(block: Block) -> bool:
     return True
 
 
+# Whom a row applies to, written under its title: "For registered users of the Meta
+# Products", "ⓘ For all registered users, including those under the age of majority",
+# "If we cannot associate you or your device with a registered user".
+SCOPE = re.compile(r"^(?:ⓘ\s*)?(?:For|If)\s")
+
+
 def _mark_title_paragraphs(blocks: list[Block]) -> None:
+    previous: Block | None = None
     for block in blocks:
-        if block.kind == "p" and _title_like(block):
-            block.kind, block.level, block.pseudo = "h", PSEUDO_LEVEL, True
+        if block.kind == "p" and not block.column:
+            if previous is not None and len(block.text) <= 300 and SCOPE.match(block.text):
+                block.scope = True  # whom the row titled just above applies to: not a title
+            elif _title_like(block):
+                block.kind, block.level, block.pseudo = "h", PSEUDO_LEVEL, True
+        previous = block if (block.pseudo or block.scope) else None
 
 
 def section_ends(blocks: list[Block]) -> list[int]:
-    """For each heading, the index where its section ends (next heading of same or higher rank)."""
+    """For each heading, the index where its section ends: the next heading of the same or
+    a higher rank, or the end of the element that scopes it (a table row, a table)."""
     ends = [i + 1 for i in range(len(blocks))]
     stack: list[int] = []
     for i, block in enumerate(blocks):
@@ -263,7 +408,48 @@ def section_ends(blocks: list[Block]) -> list[int]:
         stack.append(i)
     for i in stack:
         ends[i] = len(blocks)
+    for i, block in enumerate(blocks):
+        if block.end is not None and block.end < ends[i]:
+            ends[i] = block.end
     return ends
+
+
+def _is_label(block: Block, after_rule: bool = False) -> bool:
+    """A column's label in a row laid out as blocks: a paragraph ending with a colon that is
+    bold ("**Legitimate interests relied on:**") or opens a part after a rule."""
+    text = block.text
+    if block.kind != "p" or not text.endswith(":") or len(text) > 300:
+        return False
+    if after_rule:
+        return True
+    bold = 0
+    for node in block.nodes:
+        if node.tag in ("b", "strong"):
+            bold += len(node.text())
+        elif node.tag != "-text":
+            bold += sum(len(b.text()) for b in node.css("b,strong"))
+    return bold >= len(text) * 0.9
+
+
+def _first_columns(blocks: list[Block], ends: list[int]) -> dict[int, int]:
+    """For each block in the first column of a row (what is done and why), the row's title.
+
+    A table row's first column is its first cell. A row laid out as blocks (a title
+    paragraph, then labelled columns) has its first column up to its second label."""
+    out: dict[int, int] = {}
+    for i, block in enumerate(blocks):
+        if not (block.pseudo and block.is_heading):
+            continue
+        end = block.first_column_end
+        if end is None and block.level == PSEUDO_LEVEL and block.end is None:
+            labels = [
+                j for j in range(i + 1, ends[i]) if _is_label(blocks[j], blocks[j - 1].rule_after)
+            ]
+            end = labels[1] if len(labels) > 1 else None
+        if end is not None:
+            for j in range(i + 1, min(end, ends[i])):
+                out[j] = i
+    return out
 
 
 def _is_navigation(block: Block) -> bool:
@@ -423,6 +609,7 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 matched["anchors"].update(found)
     candidates = _candidates(blocks, rules)
     any_phrase = _alternation(rules.phrases)
+    row_of = _first_columns(blocks, ends)
     for i in candidates:
         block = blocks[i]
         text = block.text
@@ -442,6 +629,9 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                     matched["sections"].add(text)
                 elif not _is_navigation(block):
                     keep[i] = 1
+                    row = row_of.get(i)
+                    if row is not None:  # an AI row: kept whole, all its columns
+                        keep[row : ends[row]] = b"\x01" * (ends[row] - row)
                 else:
                     break
                 matched["phrases"].add(pattern.pattern)
@@ -461,6 +651,8 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
     paths: list[tuple[int, ...]] = []
     stack: list[int] = []
     for i, block in enumerate(blocks):
+        while stack and ends[stack[-1]] <= i:  # the scope of a row or group has ended
+            stack.pop()
         if block.is_heading:
             while stack and blocks[stack[-1]].level >= block.level:
                 stack.pop()

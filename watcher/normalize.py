@@ -62,6 +62,7 @@ _ANNOTATION_MARK = re.compile(r"\s*\[\d+\]$")
 # <br> inside a block (table cells of archived text use them for paragraphs and bullets)
 LINE_BREAK = "\u2028"
 _BULLET = re.compile(r"^[*•]\s+")
+_CELL_HEADING = re.compile(r"^#{1,6}\s+")
 
 
 def _same_page(a: str, b: str) -> bool:
@@ -222,10 +223,15 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
     emitted: tuple[int, ...] = ()
     rendered: dict[int, str] = {}
     prev_kind = ""
+    prev_column = 0
 
     def text_of(i: int) -> str:
         if i not in rendered:
-            rendered[i] = block_markdown(extraction.blocks[i], base)
+            block = extraction.blocks[i]
+            text = block_markdown(block, base)
+            if block.column:  # a Markdown heading inside a table cell (`| ### For people … |`)
+                text = _CELL_HEADING.sub("", text)
+            rendered[i] = text
         return rendered[i]
 
     for i, path in zip(extraction.kept, extraction.paths, strict=True):
@@ -252,7 +258,8 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
                 kind, part = "li", _BULLET.sub("", part)
             if not part:
                 continue
-            if not (kind == "li" and prev_kind == "li"):
+            # a list goes on across blocks, but not into the next cell of a table row
+            if not (kind == "li" and prev_kind == "li" and block.column == prev_column):
                 _separate(lines)
             sentences = split_sentences(part)
             if kind == "li":
@@ -260,7 +267,7 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
                 lines += ["  " + s for s in sentences[1:]]
             else:
                 lines += [_escape_line(s) for s in sentences]
-            prev_kind = kind
+            prev_kind, prev_column = kind, block.column
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"

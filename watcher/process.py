@@ -223,7 +223,20 @@ def collapse_reason(old: Snapshot, new: Observation, target: Target) -> str | No
             f"page collapsed from {old_chars} to {new.page_chars} characters of text "
             f"(more than {limit:.0%} gone: truncated or broken capture?); snapshot kept"
         )
-    if old.sentences and new.sentences < old.sentences * (1 - limit):
+    # A rule that matched before and matches no more: a section the page lost or renamed.
+    lost = [
+        rule
+        for kind in ("anchors", "headings", "phrases")
+        for rule in old.meta.matched.get(kind, [])
+        if rule not in new.matched.get(kind, [])
+    ]
+    # Fewer sentences while every rule still matches is a real change (an AI row that no
+    # longer mentions AI leaves whole); without the old rules' record, judge by the count.
+    if (
+        old.sentences
+        and new.sentences < old.sentences * (1 - limit)
+        and (lost or not old.meta.matched)
+    ):
         return (
             f"extraction shrank from {old.sentences} to {new.sentences} sentences "
             f"(more than {limit:.0%} gone: did a section rule stop matching?); snapshot kept"
