@@ -22,7 +22,6 @@ from watcher.render import render_html, render_markdown, render_text
 # Cases watcher does not get right yet: id → why (see the report of issue 11).
 NOT_YET: dict[str, str] = {
     "fb-eu-2024-06-provide-and-curate-ai": "whole rows: categories not yet from context",
-    "fb-eu-2024-11-ai-integrations-pii-negation": "annotations alert",
     "fb-eu-2025-05-legitimate-interest-ai-rows": "legitimate interests do not yet give opt_out",
     "fb-eu-2025-06-ai-row-for-people-without-accounts": "annotations alert",
     "fb-eu-2025-12-ai-personalisation-minors-public-content": "annotations alert",
@@ -33,7 +32,6 @@ NOT_YET: dict[str, str] = {
     "ig-eu-2026-02-public-content-leaves-minors-ai-row": "scope gives no exemptions",
     "wa-eu-2025-07-meta-ai-data-sharing": "non-AI rewrite alerts",
     "wa-eu-2026-03-ai-at-meta-data-and-minors": "row sentences alert as opt-out",
-    "fb-us-2025-10-ai-personalisation-notice": "extraction spill past AI integrations",
     "fb-eu-subpage-collapse-2023": "sub-page flips alert",
     "fb-eu-subpage-collapse-2024": "sub-page flips alert",
     "fb-eu-subpage-expand-2025": "sub-page flips alert",
@@ -42,7 +40,6 @@ NOT_YET: dict[str, str] = {
     "wa-eu-2026-02-key-updates-removed": "non-AI change alerts",
     "wa-us-date-format": "a page with no AI wording is refused",
     "wa-us-meta-account-no-ai": "a page with no AI wording is refused",
-    "fb-us-ab-flip-us-regional-notice": "ad opt-out sentences in annotations alert",
     "ig-eu-failure-bloated-capture": "a bloated capture is accepted",
 }
 QUOTES_NOT_YET: dict[str, str] = {

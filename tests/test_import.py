@@ -21,7 +21,8 @@ VERSIONS = [
     ("2024-06-26T00:30:00Z", "facebook/privacy-policy/2024-06-26.md", "AI provide and curate"),
     ("2025-04-14T00:30:00Z", "facebook/privacy-policy-noise/2025-04-14_a.md", "change"),
     ("2025-04-14T12:30:00Z", "facebook/privacy-policy-noise/2025-04-14_b.md", "fbcdn noise"),
-    ("2025-04-23T00:30:00Z", "facebook/privacy-policy/2025-04-23.md", "change"),
+    # the same AI wording as 14 April (only annotation text after "AI integrations" differs)
+    ("2025-04-23T00:30:00Z", "facebook/privacy-policy/2025-04-23.md", "unchanged"),
     ("2025-05-01T00:30:00Z", "facebook/privacy-policy-us/2025-10-16.md", "global variant"),
     ("2025-05-28T00:30:00Z", "facebook/privacy-policy/2025-05-28.md", "EU AI row"),
 ]
@@ -77,15 +78,14 @@ def test_import_records_real_changes_backdated_and_counts_what_it_skips(tmp_path
     assert skipped.pop("another region's variant") == 1  # the global text, for EU
     [(blocked, count)] = skipped.items()  # the error page
     assert blocked.startswith("blocked (") and count == 1
-    assert report["unchanged"] == 1  # the fbcdn noise
-    assert report["recorded"] == 5
+    assert report["unchanged"] == 2  # the fbcdn noise, and 23 April
+    assert report["recorded"] == 4
     records = _records(repo)
     # one commit per real change, in date order, dated as the archive recorded them
     assert [r[0] for r in records] == [
         "2024-06-18T00:30:00Z",
         "2024-06-26T00:30:00Z",
         "2025-04-14T00:30:00Z",
-        "2025-04-23T00:30:00Z",
         "2025-05-28T00:30:00Z",
     ]
     assert all(author == committer for author, committer, _ in records)
@@ -105,7 +105,7 @@ def test_import_records_real_changes_backdated_and_counts_what_it_skips(tmp_path
     assert not (repo / "snapshots/.watcher/eu.json").exists()
     feed = (repo / "snapshots/feeds/eu.xml").read_text()
     assert "<updated>2025-05-28T00:30:00Z</updated>" in feed
-    assert feed.count("<entry>") == 4  # changes, not the first record
+    assert feed.count("<entry>") == 3  # changes, not the first record
     # the raw capture is the archived text, and says where it came from
     capture = json.loads((repo / "snapshots/.captures/facebook-privacy-policy/eu.json").read_text())
     assert capture["fetcher"] == "archive" and capture["source"]["archive"] == "pga-versions"
@@ -127,7 +127,7 @@ def test_import_again_adds_nothing_and_a_newer_range_appends(tmp_path, repo, cap
     make_archive(archive, VERSIONS[4:])  # the archive recorded more since
     newer = _import(repo, archive, capsys)
     assert newer["already_imported"] == 4 and newer["versions"] == len(VERSIONS) - 4
-    assert [r[0][:10] for r in _records(repo)][-2:] == ["2025-04-23", "2025-05-28"]
+    assert [r[0][:10] for r in _records(repo)][-2:] == ["2025-04-14", "2025-05-28"]
 
 
 def test_import_never_puts_older_versions_after_newer_records(tmp_path, repo, capsys):

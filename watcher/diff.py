@@ -19,12 +19,16 @@ _HEADING = re.compile(r"^(#{1,6}) (.*)$")
 _WORD = re.compile(r"\w+|[^\w\s]+|\s+")
 
 
+NOTE = "> "  # an annotation's or expanded sub-page's line (see normalize.NOTE)
+
+
 @dataclass
 class Line:
     text: str  # the sentence, without list marker or indent
     section: str  # the heading path above it, " › "-joined
     heading: bool = False
     item: bool = False  # part of a list item: a fragment read under its heading
+    note: bool = False  # from an annotation or expanded sub-page
 
 
 @dataclass
@@ -58,6 +62,9 @@ def parse_lines(markdown: str) -> list[Line]:
     out: list[Line] = []
     path: list[tuple[int, str]] = []
     for raw in markdown.splitlines():
+        note = raw.startswith(NOTE)
+        if note:
+            raw = raw[len(NOTE) :]
         stripped = raw.strip()
         if not stripped or stripped.startswith("<!--"):
             continue
@@ -67,14 +74,16 @@ def parse_lines(markdown: str) -> list[Line]:
             while path and path[-1][0] >= level:
                 path.pop()
             path.append((level, m.group(2)))
-            out.append(Line(m.group(2), " › ".join(t for _, t in path[:-1]), heading=True))
+            out.append(
+                Line(m.group(2), " › ".join(t for _, t in path[:-1]), heading=True, note=note)
+            )
             continue
         item = stripped.startswith("- ") or raw.startswith("  ")
         if stripped.startswith("- "):
             stripped = stripped[2:]
         elif stripped.startswith("\\"):
             stripped = stripped[1:]
-        out.append(Line(stripped, " › ".join(t for _, t in path), item=item))
+        out.append(Line(stripped, " › ".join(t for _, t in path), item=item, note=note))
     return out
 
 

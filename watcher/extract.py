@@ -26,6 +26,7 @@ an AI row is kept whole, all its columns, with its group heading as its scope.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -142,6 +143,8 @@ class Block:
     column: int = 0  # the table cell a block was read from (1, 2, …), 0 outside data tables
     rule_after: bool = False  # a horizontal rule follows (it separates a row's columns)
     scope: bool = False  # a line under a row's title saying whom the row applies to
+    note: bool = False  # part of an annotation or expanded sub-page, not of the main text
+    note_start: bool = False  # an annotation's number: a new annotation begins here
 
     @property
     def is_heading(self) -> bool:
@@ -182,6 +185,7 @@ def _walk(
     """
     loose: list[LexborNode] = []
     loose_kind = first_kind or "p"
+    notes_from: int | None = None  # annotations run from their first number to the next h1
     for child in node.iter(include_text=True):
         tag = child.tag
         if tag in INLINE and not (tag in _WRAPPERS and _holds_blocks(child)):
@@ -194,7 +198,11 @@ def _walk(
             loose = []
         cid = child.id
         inner = (*anchors, cid) if cid else anchors
+        start = len(out)
         if tag in HEADINGS:
+            if tag == "h1" and notes_from is not None:
+                _mark_notes(out, notes_from)
+                notes_from = None
             _emit(out, "h", int(tag[1]), [child], inner)
         elif tag in LEAF_BLOCKS:
             kind = "li" if tag == "li" else "cell" if tag in ("td", "th") else "p"
@@ -205,6 +213,9 @@ def _walk(
                 _emit_lines(out, child, inner, depth)
             else:
                 _emit(out, kind, child_depth, [child], inner)
+                if tag == "p" and len(out) > start and _ANNOTATION_NUMBER.match(out[-1].text):
+                    out[-1].note_start = True  # archived text: "21" alone, then its note
+                    notes_from = start if notes_from is None else notes_from
         elif tag == "table":
             _walk_table(child, inner, out, depth)
         elif tag == "hr":
@@ -214,8 +225,21 @@ def _walk(
             _walk_row(child, inner, out, depth)
         else:
             _walk(child, inner, out, depth, None)
+            if cid and cid.startswith("annotation-") and len(out) > start:
+                out[start].note_start = True  # the printable page: <div id=annotation-21>
+                notes_from = start if notes_from is None else notes_from
     if loose:
         _emit(out, loose_kind, depth, loose, anchors)
+    if notes_from is not None:
+        _mark_notes(out, notes_from)
+
+
+_ANNOTATION_NUMBER = re.compile(r"^\d{1,3}$")
+
+
+def _mark_notes(out: list[Block], start: int) -> None:
+    for block in out[start:]:
+        block.note = True
 
 
 def _table_rows(table: LexborNode) -> list[LexborNode]:
@@ -411,6 +435,15 @@ def section_ends(blocks: list[Block]) -> list[int]:
     for i, block in enumerate(blocks):
         if block.end is not None and block.end < ends[i]:
             ends[i] = block.end
+    # Annotations are not part of the subsection they follow, and each ends where the next
+    # begins: below the top level, a heading's section stops at the next annotation.
+    next_break = len(blocks)
+    for i in range(len(blocks) - 1, -1, -1):
+        block = blocks[i]
+        if block.is_heading and next_break < ends[i] and (block.level > 1 or block.note):
+            ends[i] = next_break
+        if block.note_start or (block.note and not (i and blocks[i - 1].note)):
+            next_break = i
     return ends
 
 
@@ -653,6 +686,10 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
     for i, block in enumerate(blocks):
         while stack and ends[stack[-1]] <= i:  # the scope of a row or group has ended
             stack.pop()
+        if block.note_start or (block.note and not (i and blocks[i - 1].note)):
+            # an annotation reads under its top-level section only, not the subsection it
+            # happens to follow
+            stack = [h for h in stack if blocks[h].level <= 1 and not blocks[h].note]
         if block.is_heading:
             while stack and blocks[stack[-1]].level >= block.level:
                 stack.pop()
@@ -660,6 +697,15 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
         if keep[i]:
             kept.append(i)
             paths.append(tuple(stack[:-1]) if block.is_heading else tuple(stack))
-    return Extraction(
-        blocks=blocks, kept=kept, paths=paths, matched={k: sorted(v) for k, v in matched.items()}
-    )
+    record = {k: sorted(v) for k, v in matched.items()}
+    if any(b.note_start for b in blocks):
+        record["layers"] = ["annotations"]
+    record["outline"] = outline(blocks)
+    return Extraction(blocks=blocks, kept=kept, paths=paths, matched=record)
+
+
+def outline(blocks: list[Block]) -> list[str]:
+    """Short fingerprints of every heading of the page (folded text), for telling a capture
+    that lacks whole sub-pages from a page whose wording changed."""
+    seen = {" ".join(b.text.lower().split()) for b in blocks if b.is_heading}
+    return sorted(hashlib.blake2s(t.encode(), digest_size=4).hexdigest() for t in seen)

@@ -63,6 +63,9 @@ _ANNOTATION_MARK = re.compile(r"\s*\[\d+\]$")
 LINE_BREAK = "\u2028"
 _BULLET = re.compile(r"^[*•]\s+")
 _CELL_HEADING = re.compile(r"^#{1,6}\s+")
+# An annotation's or expanded sub-page's lines are quoted: captures come with and without
+# them, so they are told apart from the main text.
+NOTE = "> "
 
 
 def _same_page(a: str, b: str) -> bool:
@@ -244,7 +247,8 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
             heading = text_of(full[depth]).replace(LINE_BREAK, " ")
             if heading:
                 _separate(lines)
-                lines += [f"{'#' * min(depth + 1, 6)} {heading}", ""]
+                quote = NOTE if extraction.blocks[full[depth]].note else ""
+                lines += [f"{quote}{'#' * min(depth + 1, 6)} {heading}", ""]
                 prev_kind = "h"
         emitted = full
         if block.is_heading:
@@ -262,11 +266,12 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
             if not (kind == "li" and prev_kind == "li" and block.column == prev_column):
                 _separate(lines)
             sentences = split_sentences(part)
+            quote = NOTE if block.note else ""
             if kind == "li":
-                lines.append("- " + _escape_line(sentences[0]).lstrip("\\"))
-                lines += ["  " + s for s in sentences[1:]]
+                lines.append(quote + "- " + _escape_line(sentences[0]).lstrip("\\"))
+                lines += [quote + "  " + s for s in sentences[1:]]
             else:
-                lines += [_escape_line(s) for s in sentences]
+                lines += [quote + _escape_line(s) for s in sentences]
             prev_kind, prev_column = kind, block.column
     while lines and not lines[-1]:
         lines.pop()
@@ -282,7 +287,7 @@ def sentences_of(markdown: str) -> list[str]:
     """The sentence lines of a snapshot (headings and blank lines left out)."""
     out = []
     for line in markdown.splitlines():
-        s = line.strip()
+        s = line.removeprefix(NOTE).strip()
         if not s or s.startswith(("#", "<!--")):
             continue
         if s.startswith("- "):
