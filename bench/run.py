@@ -900,6 +900,9 @@ def profile_markdown(p: dict[str, Any], machine: dict[str, Any], state: dict[str
         )
     lines += [
         "",
+        "Shares are of the CPU time of all profiled threads; an inclusive share can pass 100% "
+        "by the profiler's own time inside a call.",
+        "",
         "Stage entry points timed in this layout: "
         + "; ".join(f"`{e}`" for e in t["entries_found"])
         + ".",
@@ -1207,7 +1210,7 @@ def markdown(data: dict[str, Any]) -> str:
         top = sorted(p["timers"]["stages"], key=lambda s: -s["cpu_s"])[:4]
         lines += [
             "",
-            f"## Where a live-like run's CPU goes ({p['pages']} pages, cProfile)",
+            f"## Where a live-like run's CPU goes ({p['pages']} pages, stage timers)",
             "",
             "; ".join(f"{s['stage']} {s['share']:.0%}" for s in top)
             + ". Details: [profile-live.md](profile-live.md).",
