@@ -60,9 +60,11 @@ def apprise_urls() -> list[str]:
 
 
 def _masked(server: Any) -> str:
-    """The URL as apprise shows it in logs: secrets masked, query dropped."""
-    shown: str = server.url(privacy=True)
-    return shown.split("?", 1)[0]
+    """The URL shown in output and logs: its scheme and, where it names one, its host;
+    never any part of a token (apprise's own privacy form keeps a token's first and last
+    letters, and for many services the host is the token)."""
+    raw: str = server.url(privacy=False)
+    return secrets.mask_url(raw)
 
 
 def delivery_key(url: str, index: int, secret: str | None) -> str:
@@ -191,8 +193,22 @@ def deliver(
         if due:
             groups = [due] if settings.mode == AlertMode.DIGEST else [[a] for a in due]
             plan += [(dest, group) for group in groups]
-    if not plan:
-        return report
+    if plan:
+        _send_planned(plan, settings, github, checkpoint, report)
+    for alert in list(outbox):  # every wanting destination has it (or settled it)
+        wanting = [d.key for d in dests if d.wants(alert)]
+        if wanting and all(k in alert.delivered for k in wanting):
+            outbox.remove(alert)
+    return report
+
+
+def _send_planned(
+    plan: list[tuple[Destination, list[Alert]]],
+    settings: AlertSettings,
+    github: GitHubContext,
+    checkpoint: Checkpoint | None,
+    report: Delivery,
+) -> None:
     for dest, group in plan:
         for a in group:
             a.sending.append(dest.key)
@@ -202,7 +218,7 @@ def deliver(
                 a.sending.remove(dest.key)
         log.warning("could not record the alerts about to be sent; none sent, kept for next run")
         report.failed += [(a.title, dest.masked) for dest, group in plan for a in group]
-        return report
+        return
     for dest, group in plan:
         message = compose(group, dest.channel, github)
         ok = _send(dest, message.title, message.body, "html" if message.html else "text")
@@ -214,11 +230,6 @@ def deliver(
                 report.sent.append((a.title, dest.masked))
             else:
                 report.failed.append((a.title, dest.masked))
-    for alert in list(outbox):
-        wanting = [d.key for d in dests if d.wants(alert)]
-        if wanting and all(k in alert.delivered for k in wanting):
-            outbox.remove(alert)
-    return report
 
 
 def deliver_pending(

@@ -73,12 +73,21 @@ def mask_url(url: str) -> str:
     """A URL shown without its user info, password, path or query: scheme://host/***."""
     try:
         split = urlsplit(url)
-    except ValueError:
-        return MASK
-    host = split.hostname or ""
-    port = f":{split.port}" if split.port else ""
+        raw_host = split.netloc.rpartition("@")[2].rsplit(":", 1)[0]
+        port = f":{split.port}" if split.port else ""
+    except ValueError:  # a port that is not a number, a bracket left open
+        return f"{url.split(':', 1)[0]}://{MASK}" if "://" in url else MASK
+    # a host is shown only when it reads as a host name, not as a token (tgram://TOKEN/…)
+    host = raw_host if _HOSTNAME.match(raw_host) and not _tokenish(raw_host) else MASK
+    if not raw_host:
+        host = ""
     tail = "/" + MASK if (split.path.strip("/") or split.query or split.username) else ""
     return f"{split.scheme}://{host}{port}{tail}" if split.scheme else MASK
+
+
+_HOSTNAME = re.compile(
+    r"^(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63})$"
+)
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
