@@ -211,3 +211,24 @@ def test_a_cleanly_closed_truncated_page_is_refused_not_recorded(
     )
     assert _one(run_json(other, repo, capsys))["status"] == "error"
     assert not (repo / "snapshots/fresh").exists()
+
+
+def test_a_redirect_to_another_host_is_refused_unless_the_target_allows_it(
+    origin, proxies, repo, tmp_path, capsys
+):
+    """The capture records the final URL; a redirect off the target's host is not Meta's
+    page unless the target says that host serves it."""
+    from conftest import Response
+
+    moved = origin.url("/policy").replace("127.0.0.1", "localhost")
+    origin.page("/old", {"eu": Response(301, "", {"Location": moved})})
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    target = policy_target(origin.url("/old"), regions=["eu"])
+    config = write_config(tmp_path / "t.yaml", [target])
+    refused = _one(run_json(config, repo, capsys))
+    assert refused["status"] == "error" and "localhost" in refused["error"]
+    assert not (repo / SNAP).exists()
+    write_config(config, [{**target, "allow_redirect_hosts": ["localhost"]}])
+    assert _one(run_json(config, repo, capsys))["status"] == "new"
+    capture = json.loads((repo / "snapshots/.captures/facebook-privacy-policy/eu.json").read_text())
+    assert capture["url"] == origin.url("/old") and capture["final_url"] == moved

@@ -242,6 +242,7 @@ class Runner:
         first: Snapshot | None = None,
     ) -> Observation | WatcherError | InternalError:
         try:
+            fetchers.http.run_deadline.check()  # no page starts after fetch.run_deadline
             if first is None:  # the first fetch: compare with the stored snapshot
                 known = self.store.read(target.id, region.code)
                 if known is not None:

@@ -97,6 +97,8 @@ class Fetchers:
                 from .browser import BrowserFetcher
 
                 self._browser = BrowserFetcher(self.config.fetch, self.config.regions)
+                # one run, one deadline: no browser attempt starts after the HTTP clock's
+                self._browser.run_deadline = self.http.run_deadline
             return self._browser
 
     def unavailable(self, target: Target) -> str | None:
@@ -111,7 +113,7 @@ class Fetchers:
     def fetch(self, target: Target, region: Region) -> Page:
         if target.fetcher == "browser":
             return self.browser.fetch(target, region)
-        page = self.http.fetch(target.url, region)
+        page = self.http.fetch(target.url, region, allow_hosts=target.allow_redirect_hosts)
         if target.fetcher != "auto":
             return page
         refused = page.status in BROWSER_STATUSES
