@@ -86,7 +86,7 @@ class Done:
     stdout: str
     stderr: str
     seconds: float
-    maxrss_mb: float  # its peak RSS, or its largest reaped descendant's (os.wait4)
+    maxrss_mb: float  # the peak RSS of it or of any of its descendants, as sampled
 
     @property
     def killed(self) -> bool:
@@ -116,31 +116,54 @@ class Proc:
             start_new_session=True,
         )
         self.pid = self.popen.pid  # also its process group id
+        self.peak_kb = 0
+        self._sampling = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        """The peak RSS of the process and its descendants, from VmHWM every 20 ms: a
+        child's own ru_maxrss starts at its parent's RSS at fork (pytest's, here)."""
+        while not self._sampling.is_set():
+            for pid in _tree(self.pid):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            self._sampling.wait(0.02)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
 
     def poll(self) -> bool:
-        return self.popen.poll() is not None
+        """Has it ended? (Without reaping it: `wait` does, to read its resource usage.)"""
+        if self.popen.returncode is not None:
+            return True
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, self.pid, flags) is not None
 
     def wait(self, timeout: float = JOB_TIMEOUT) -> Done:
         deadline = time.monotonic() + timeout
         while True:
-            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(self.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
                 self.kill()
                 os.wait4(self.pid, 0)
+                self._sampling.set()
                 self.popen.returncode = -9
                 raise AssertionError(f"hung: {' '.join(self.args)} ran past {timeout:.0f} s")
             time.sleep(0.01)
         seconds = time.monotonic() - self.started
+        self._sampling.set()
         self.popen.returncode = os.waitstatus_to_exitcode(status)
         self._drain_group()
         out, err = (self._read(f) for f in (self._out, self._err))
-        return Done(self.args, self.popen.returncode, out, err, seconds, usage.ru_maxrss / 1024)
+        return Done(self.args, self.popen.returncode, out, err, seconds, self.peak_kb / 1024)
 
     def _drain_group(self) -> None:
         """Wait (bounded) until nothing of the group is left: a killed job's git children
@@ -162,6 +185,20 @@ class Proc:
         text: str = handle.read().decode("utf-8", "replace")
         handle.close()
         return text
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux: /proc/<pid>/task/<pid>/children)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text()
+        except OSError:
+            continue
+        todo += [int(c) for c in children.split()]
+    return out
 
 
 def run_proc(args: list[str], cwd: Path, env: dict[str, str], timeout: float = JOB_TIMEOUT) -> Done:
@@ -262,6 +299,7 @@ class Sink:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
         self.status = 200
+        self.delay = 0.0  # seconds before each answer: a sender holds its lock that long
         self.kill_pgid: int | None = None
         self.kill_on = 0
         self.reply_first = False
@@ -288,6 +326,7 @@ class Sink:
                     self.close_connection = True
                     return
                 data = b"{}"
+                time.sleep(sink.delay)
                 self.send_response(sink.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -436,6 +475,7 @@ class World:
         self.expected: dict[str, str] = {}  # target: the snapshot its new page makes
         self.seconds: dict[str, float] = {}  # model: how long a clean job takes
         self.recording: dict[str, float] = {}  # model: when in it the recording starts
+        self.window: dict[str, float] = {}  # model: intent durable -> POST received
 
     @classmethod
     def get(cls, origin: Any, proxies: dict[str, Any], factory: Any) -> World:
@@ -464,14 +504,20 @@ class World:
                 self.seconds[model] = done.seconds
                 starts = [t for t, what in trial.git_log(1) if what == "start fast-import"]
                 self.recording[model] = starts[0] - trial.started_wall[0]
+                # the intent of the sends is durable: committed, or (actions) pushed
+                verb, n = ("push", 2) if model == "actions" else ("commit", 1)
+                ends = [t for t, what in trial.git_log(1) if what == f"end {verb} 0"]
+                self.window[model] = trial.sink.posts[0]["at"] - ends[n - 1]
             finally:
                 trial.close()
         return self.seconds[model]
 
-    def serve(self, which: str, delay: float = 0.0) -> None:
+    def serve(self, which: str, delay: float = 0.0, gate: threading.Event | None = None) -> None:
+        """Serve the old or the new pages, each response `delay` seconds late, and with a
+        `gate`, held until it opens (20 s at most)."""
         for change in self.changes:
             body = change.old if which == "old" else change.new
-            self.origin.route(change.path, _handler(body, delay))
+            self.origin.route(change.path, _handler(body, delay, gate))
 
     def args(self, repo: Path | None = None) -> list[str]:
         snapshots = str(repo / "snapshots") if repo is not None else "snapshots"
@@ -481,12 +527,14 @@ class World:
         return base_env(self.bin, WATCHER_PROXY_EU=self.proxy_url, **extra)
 
 
-def _handler(body: str, delay: float) -> Any:
+def _handler(body: str, delay: float, gate: threading.Event | None) -> Any:
     data = body.encode("utf-8")
 
     def handler(req: dict[str, Any]) -> Any:
         if req.get("region") != "eu":
             return Response(404, "<h1>No variant</h1>")
+        if gate is not None:
+            gate.wait(20)
         if delay:
             time.sleep(delay)
         return Response(body=data)

@@ -1,11 +1,14 @@
-"""Two real watcher processes on one repository at the same moment, with a slow origin so
-that they truly overlap: one runs, the other waits for the repository lock (or, with a
-short --lock-timeout, exits 3 saying so, having fetched, committed and sent nothing).
+"""Two real watcher processes on one repository at the same moment, made to truly overlap:
+the origin holds its answers (a gate) until the other process has been waiting a while,
+or, with a short --lock-timeout, until it has given up; a sink slow to answer does the
+same for two notifies. One runs, the other waits for the repository lock (or exits 3
+saying so, having fetched, committed and sent nothing).
 Never two commits for one change, never two alerts, no duplicate feed entry, JSON printed
 by every run that ran, no `index.lock` crash. 15 pairs, five kinds in turn."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +18,7 @@ import crashkit as ck
 import pytest
 from crashkit import Trial, World
 
-DELAY = 0.3  # seconds the origin takes per request: a run holds the lock well past a second
+HOLD = 0.8  # seconds the first run is held once it fetches (it holds the lock all along)
 PAIRS = 15
 BUSY = "busy: another watcher run holds"
 NOTHING_DONE = "nothing was fetched, committed or sent"
@@ -25,7 +28,6 @@ ROWS: list[str] = []
 @pytest.fixture
 def world(origin, proxies, tmp_path_factory) -> Iterator[World]:
     world = World.get(origin, proxies, tmp_path_factory)
-    world.serve("new", delay=DELAY)
     yield world
     world.serve("new")
 
@@ -76,10 +78,22 @@ def _pair(world: World, kind: Kind, tmp: Path) -> list[str]:
             assert done.returncode == 0, done.stderr
         hits = len(world.origin.requests)
         timeout = 0.3 if kind.short else None
+        gate = threading.Event()
+        world.serve("new", gate=gate)
+        trial.sink.delay = HOLD if kind.first == kind.second == ("notify",) else 0.0
         started = time.monotonic()
         procs = [_watcher(trial, kind.first, timeout), _watcher(trial, kind.second, timeout)]
+        deadline = started + 20
+        # the gate opens HOLD s after the first fetch, or (short timeout) once one gave up
+        while time.monotonic() < deadline and not any(p.poll() for p in procs):
+            if not kind.short and len(world.origin.requests) > hits:
+                time.sleep(HOLD)
+                break
+            time.sleep(0.01)
+        gate.set()
         done = [p.wait() for p in procs]
         wall = time.monotonic() - started
+        world.serve("new")
         fetched = len(world.origin.requests) - hits
         for d in done:
             if "index.lock" in d.stderr or "internal error" in d.stderr or "Traceback" in d.stderr:
@@ -119,11 +133,11 @@ def _pair(world: World, kind: Kind, tmp: Path) -> list[str]:
         wrong += [f"{t}: {n} alerts" for t, n in verdict.alerts.items() if n != 1]
         if len(verdict.feed_ids) != len(set(verdict.feed_ids)) or len(verdict.feed_ids) != 2:
             wrong.append(f"feed ids {verdict.feed_ids}")
-        waited = max(d.seconds for d in done) - min(d.seconds for d in done)
+        took = "/".join(f"{d.seconds:.1f}" for d in done)
         peak = max(d.maxrss_mb for d in done)
         ROWS.append(
-            f"{kind.name:32} exits {codes}  {verdict.row()}  feed {len(verdict.feed_ids)}  "
-            f"one waited {waited:.2f} s  pair {wall:.1f} s  peak {peak:.0f} MB"
+            f"{kind.name:30} exits {codes}  {verdict.row()}  feed ids {len(verdict.feed_ids)}"
+            f"  took {took} s  pair {wall:.1f} s  peak {peak:.0f} MB"
         )
         return wrong
     finally:
@@ -146,13 +160,16 @@ def test_a_run_that_cannot_get_the_lock_says_so_and_touches_nothing(world, tmp_p
     trial = Trial(world, "persistent", tmp_path)
     try:
         base = len(world.origin.requests)
+        gate = threading.Event()
+        world.serve("new", gate=gate)  # the holder waits at its first fetch, lock held
         holder = _watcher(trial, RUN, None)
         deadline = time.monotonic() + 30
         while len(world.origin.requests) == base and time.monotonic() < deadline:
-            time.sleep(0.01)  # the holder has the lock once it fetches
+            time.sleep(0.01)
         started = time.monotonic()
         busy = _watcher(trial, RUN, 0.2).wait()
         waited = time.monotonic() - started
+        gate.set()
         first = holder.wait()
         assert busy.returncode == 3, busy.stderr
         assert BUSY in busy.stderr and NOTHING_DONE in busy.stderr
