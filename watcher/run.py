@@ -160,8 +160,9 @@ class Runner:
                 jobs.append((target, region, result))
             first = [pool.submit(self._observe, fetchers, t, r) for t, r, _ in jobs]
             to_confirm = []
-            for (target, region, result), future in zip(jobs, first, strict=True):
-                outcome = future.result()
+            first.reverse()  # popped in plan order: an unchanged page's text and raw capture
+            for target, region, result in jobs:  # are let go at once, not at the run's end
+                outcome = first.pop().result()
                 item = self._compare(target, region, result, outcome)
                 if item is not None:
                     if self.config.fetch.confirm:
@@ -173,8 +174,9 @@ class Runner:
                 pool.submit(self._observe, fetchers, p.target, p.region, p.as_known())
                 for p in to_confirm
             ]
-            for item, future in zip(to_confirm, second, strict=True):
-                if self._confirm(item, future.result()):
+            second.reverse()
+            for item in to_confirm:
+                if self._confirm(item, second.pop().result()):
                     pending.append(item)
         order = {key: i for i, key in enumerate(results)}
         pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
