@@ -16,6 +16,7 @@ Two models of where the evidence lives, as in the README:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import json
@@ -402,9 +403,26 @@ def _changes() -> list[Change]:
     ]
 
 
+_CODE: list[Path] = []
+
+
+def code_snapshot() -> Path:
+    """A copy of the watcher package, taken once per test session, that every job
+    imports (PYTHONPATH comes before the editable install): jobs of one session run the
+    same code even while the working tree is being edited."""
+    if not _CODE:
+        base = Path(tempfile.mkdtemp(prefix="watcher-code-"))
+        atexit.register(shutil.rmtree, base, True)
+        shutil.copytree(
+            ROOT / "watcher", base / "watcher", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        _CODE.append(base)
+    return _CODE[0]
+
+
 def base_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a job: this one without secrets or Actions variables, git's
-    wrapper first on PATH, fast pushes."""
+    """The environment of a job: this one without secrets or Actions variables, the
+    session's copy of watcher, git's wrapper first on PATH, fast pushes."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -415,6 +433,7 @@ def base_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
     if bin_dir is not None:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env.update(
+        PYTHONPATH=str(code_snapshot()),
         CRASH_GIT=REAL_GIT,
         PUSH_BACKOFF="0",
         PUSH_ATTEMPTS="3",
