@@ -30,6 +30,7 @@ class HistoryEntry:
     kind: RecordKind = RecordKind.CHANGE
     archive: str = ""  # the archive an imported version came from
     archive_commit: str = ""
+    story: str = ""  # what changed for the three questions, and the counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class HistoryEntry:
             "kind": self.kind,
             "archive": self.archive,
             "archive_commit": self.archive_commit,
+            "story": self.story,
         }
 
 
@@ -57,8 +59,6 @@ def history(
     """Recorded changes, newest first, from the commits watcher made (their trailers).
     Extraction upgrades (watcher's own changes, not Meta's) are left out unless asked for."""
     repo = open_repo(snapshots)
-    if repo.head() is None:
-        return []  # a repository with no commit yet has no record
     rel = _rel(repo, Path(snapshots))
     path = rel
     if target:
@@ -72,6 +72,8 @@ def history(
     )
     args = ["log", f"--format={fmt}"]
     out = repo.git(*args, "--", path, check=False)
+    if out.returncode != 0 and "does not have any commits" in out.stderr:
+        return []  # a repository with no commit yet has no record
     if out.returncode != 0:
         raise StoreError(f"git log failed: {out.stderr.strip()}")
     entries = []
@@ -101,6 +103,7 @@ def history(
                 info.kind,
                 info.archive,
                 info.archive_commit,
+                info.story,
             )
         )
         if limit and len(entries) >= limit:
