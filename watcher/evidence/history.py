@@ -30,7 +30,6 @@ class HistoryEntry:
     kind: RecordKind = RecordKind.CHANGE
     archive: str = ""  # the archive an imported version came from
     archive_commit: str = ""
-    story: str = ""  # what changed for the three questions, and the counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,7 +43,6 @@ class HistoryEntry:
             "kind": self.kind,
             "archive": self.archive,
             "archive_commit": self.archive_commit,
-            "story": self.story,
         }
 
 
@@ -103,7 +101,6 @@ def history(
                 info.kind,
                 info.archive,
                 info.archive_commit,
-                info.story,
             )
         )
         if limit and len(entries) >= limit:
