@@ -349,10 +349,19 @@ def cmd_notify(args: argparse.Namespace) -> int:
     for code in regions:
         if code not in config.regions:
             raise UsageError(f"unknown region '{code}' (known: {', '.join(config.regions)})")
-    from .evidence.lock import RepoLock
+    import time
 
+    from .evidence.lock import RepoLock, recover_index_lock
+    from .evidence.record import committed_state
+    from .evidence.store import SnapshotStore
+
+    started = time.time()
     repo = open_repo(args.snapshots)  # outside a repository: a usage error, before anything
     with RepoLock(repo, args.lock_timeout):  # never beside a run that may be sending too
+        # as a run does: a killed notify may have left marks written but not committed,
+        # which must not read as sends that started
+        recover_index_lock(repo, started)
+        committed_state(SnapshotStore(args.snapshots), repo)
         if args.drop:
             print(f"dropped {drop_pending(args.snapshots, regions)} pending alerts")
             return 0

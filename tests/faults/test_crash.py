@@ -198,11 +198,6 @@ def test_every_chosen_point(world, model, point, expect, tmp_path):
     assert not wrong, f"kill {point} ({model}): {wrong}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: `watcher notify` reads the outbox from the working tree, so the intent "
-    "marks a killed notify wrote but never committed are settled as sent: the alert is lost",
-)
 @pytest.mark.parametrize("point", [Point("add")], ids=["add"])
 def test_a_notify_after_a_killed_notify_still_sends_what_was_never_sent(world, point, tmp_path):
     """The persistent checkout, `run --no-notify` then `notify`: the notify is killed after
