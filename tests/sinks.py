@@ -42,6 +42,11 @@ class Mailbox:
         part = self.messages[i].get_body(preferencelist=("html",))
         return part.get_content() if part else ""
 
+    def text(self, i: int = -1) -> str:
+        """The message's plain-text part (of an HTML email: its text alternative)."""
+        part = self.messages[i].get_body(preferencelist=("plain",))
+        return part.get_content() if part else ""
+
 
 def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
     """Accept only the test credentials, as a real mail relay would."""

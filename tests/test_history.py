@@ -49,9 +49,9 @@ def _cli(capsys, *args):
 
 def test_change_commit_reads_as_a_changelog(recorded, repo):
     subject, *body = git(repo, "log", "-1", "--format=%B").splitlines()
-    assert subject == "Meta Privacy Policy (EU): data sources, exemptions, opt-out wording changed"
+    assert subject == "Meta Privacy Policy (EU): data sources, exemptions wording changed"
     text = "\n".join(body)
-    assert "Watcher-Categories: data_sources, exemptions, opt_out, other" in text
+    assert "Watcher-Categories: data_sources, exemptions, other" in text
     assert (
         "+ Actions you ask AI at Meta to take, like customizing the content or ads you see" in text
     )
@@ -65,14 +65,14 @@ def test_history_lists_changes_with_categories(recorded, repo, capsys):
         ("facebook-privacy-policy", "us"),
         ("facebook-privacy-policy", "eu"),
     ]
-    assert entries[0]["categories"] == ["data_sources", "exemptions", "opt_out", "other"]
+    assert entries[0]["categories"] == ["data_sources", "exemptions", "other"]
     assert entries[2]["summary"] == "First record of Meta Privacy Policy (EU)"
     only_eu = _cli(
         capsys, "history", "facebook-privacy-policy", "--region", "eu", "--snapshots", snaps
     )
     lines = only_eu.strip().splitlines()
-    assert len(lines) == 2
-    assert "[data_sources, exemptions, opt_out, other]" in lines[0]
+    assert len(lines) == 3  # two records, the change with its story line
+    assert "[data_sources, exemptions, other]" in lines[0]
     assert "facebook-privacy-policy/eu" in lines[0]
 
 
@@ -89,9 +89,9 @@ def test_diff_renders_the_last_change_word_by_word(recorded, repo, capsys):
         "--config",
         str(recorded),
     )
-    assert "categories: data_sources, exemptions, opt_out, other" in out.splitlines()[0]
+    assert "categories: data_sources, exemptions, other" in out.splitlines()[0]
     assert "+ Actions you ask AI at Meta to take" in out
-    assert "~ Interactions with [-Meta's artificial intelligence technology-]{+AI at Meta+}" in out
+    assert "~ Interactions with [-Meta's artificial intelligence technology-] {+AI at Meta+}" in out
     # explicit revisions, and HTML output: HEAD~2 is the first EU record (then US, then EU)
     html_out = _cli(
         capsys,
@@ -176,7 +176,7 @@ def test_feed_has_one_entry_per_change_in_the_same_commit(recorded, repo):
     entry = entries[0]
     assert entry.find(f"{ATOM}title").text.startswith("Meta Privacy Policy (EU): data sources")
     terms = [c.get("term") for c in entry.findall(f"{ATOM}category")]
-    assert terms == ["data_sources", "exemptions", "opt_out", "other"]
+    assert terms == ["data_sources", "exemptions", "other"]
     content = entry.find(f"{ATOM}content")
     assert content.get("type") == "html"
     assert "Actions you ask AI at Meta to take" in content.text

@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"page", "config"},
     {"fetch.policy", "verify", "extract", "normalize", "diff"},
     {"fetch.http", "fetch.browser", "fetch", "classify", "evidence", "evidence.git"},
-    {"evidence.store", "evidence.captures", "evidence.lock", "render", "process"},
+    {"evidence.store", "evidence.captures", "evidence.lock", "render", "story", "process"},
     {"evidence.commits", "evidence.feed"},
     {"evidence.outbox", "evidence.history", "alerts"},
     {"notify", "report", "evidence.importer", "evidence.record"},

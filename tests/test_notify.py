@@ -58,13 +58,18 @@ def test_email_carries_the_word_diff_categories_and_links(
     origin.page("/policy", {"eu": hostile})
     report, _ = run(eu, repo, capsys)
     [msg] = smtp.mailbox.messages
-    assert msg["Subject"] == (
-        "Meta Privacy Policy (EU): data sources, exemptions, opt-out wording changed"
-    )
+    assert msg["Subject"] == "Meta Privacy Policy (EU): data sources, exemptions wording changed"
     html = smtp.mailbox.html()
     assert '<ins style="' in html and NEW_SENTENCE in html
-    assert "<strong>Categories:</strong> data sources, exemptions, opt-out" in html
+    assert "<strong>Categories:</strong> data sources, exemptions" in html
     assert "Legal basis information" in html  # the section
+    # the commit link comes before the changes
+    sha0 = report["results"][0]["commit"]
+    assert html.index(f"/commit/{sha0}") < html.index('<ins style="')
+    # the text part is watcher's own, with the markers of what was removed and added
+    text = smtp.mailbox.text()
+    assert text.startswith("Commit: https://github.com/example-org/watcher-evidence/commit/")
+    assert any(line.startswith(("+ ", "- ", "~ ")) for line in text.splitlines())
     sha = report["results"][0]["commit"]
     assert f'href="https://github.com/example-org/watcher-evidence/commit/{sha}"' in html
     assert f'href="{origin.url("/policy")}"' in html
@@ -85,18 +90,15 @@ def test_push_text_is_short_with_the_top_sentences_and_links(
     _, printed = run(eu, repo, capsys)
     [post] = sink.posts
     body = post["body"]
-    assert body["title"] == (
-        "Meta Privacy Policy (EU): data sources, exemptions, opt-out wording changed"
-    )
+    assert body["title"] == "Meta Privacy Policy (EU): data sources, exemptions wording changed"
     text = body["message"]
     lines = text.splitlines()
-    assert lines[0] == "Categories: data sources, exemptions, opt-out"
-    assert sum(1 for ln in lines if ln[:2] in ("+ ", "~ ", "− ")) == 3
-    assert any(ln.startswith("Source: http://127.0.0.1:") for ln in lines)
-    assert any(
-        ln.startswith("Commit: https://github.com/example-org/watcher-evidence/commit/")
-        for ln in lines
-    )
+    # the commit link first, then the story: categories, summary, counts, top changes
+    assert lines[0].startswith("Commit: https://github.com/example-org/watcher-evidence/commit/")
+    assert lines[1].startswith("Source: http://127.0.0.1:")
+    assert lines[2] == "Categories: data sources, exemptions"
+    assert lines[4].endswith(".") and " changes " in lines[4]
+    assert sum(1 for ln in lines if ln[:2] in ("+ ", "~ ", "- ")) == 3
     assert len(text) < 2000  # fits a chat message
     everything = printed + git(repo, "log", "-p", "--all")
     assert SECRET not in everything and "hook:" not in everything
@@ -198,9 +200,13 @@ def test_tagged_routes_send_eu_opt_out_changes_to_their_own_channel(
         apprise_yaml = tmp_path / "apprise.yml"
         apprise_yaml.write_text(f"urls:\n  - {eu_optout.url('tagtoken1')}:\n    - tag: eu-optout\n")
         monkeypatch.setenv("APPRISE_URLS", everything.url("alltoken1"))
+        # Instagram's objection link moving to its own form: an opt-out change for the EU
         origin.page(
             "/policy",
-            {"eu": fixture_text(EU_A), None: page_html("facebook/privacy-policy-us/2025-10-16.md")},
+            {
+                "eu": page_html("history/pga/instagram/2025-04-15T00-31.md"),
+                None: page_html("facebook/privacy-policy-us/2025-10-16.md"),
+            },
         )
         config = write_config(
             tmp_path / "t.yaml",
@@ -214,7 +220,10 @@ def test_tagged_routes_send_eu_opt_out_changes_to_their_own_channel(
         run(config, repo, capsys)
         origin.page(
             "/policy",
-            {"eu": fixture_text(EU_B), None: page_html("facebook/privacy-policy-us/2026-03-05.md")},
+            {
+                "eu": page_html("history/pga/instagram/2025-04-16T00-31.md"),
+                None: page_html("facebook/privacy-policy-us/2026-03-05.md"),
+            },
         )
         run(config, repo, capsys)
         titles_all = [p["body"]["title"] for p in everything.posts]
@@ -268,7 +277,7 @@ def test_long_text_is_trimmed_at_a_line_with_a_link_to_the_rest():
     assert body.endswith(
         "… trimmed to fit; read the rest: https://github.com/example-org/watcher-evidence"
     )
-    kept = body.splitlines()[:-1]
+    kept = [ln for ln in body.splitlines()[:-1] if not ln.startswith(("Commit:", "Source:"))]
     assert all(line.endswith("posts.") for line in kept)  # whole lines, no word cut
     assert fit("word " * 50, 60, "…more").endswith("…more")
     assert "wor\n" not in fit("word " * 50, 60, "…more")

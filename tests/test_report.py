@@ -33,7 +33,7 @@ def test_step_summary_table_and_warnings(origin, proxies, repo, tmp_path, capsys
         if line.startswith("| ") and "---" not in line
     }
     changed = rows["Meta Privacy Policy/EU"]
-    assert "✏️ changed" in changed and "data sources, exemptions, opt-out" in changed
+    assert "✏️ changed" in changed and "data sources, exemptions" in changed
     assert (
         "[history](https://github.com/example-org/evidence/commits/main/"
         "snapshots/facebook-privacy-policy/eu.md)"

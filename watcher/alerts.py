@@ -1,35 +1,39 @@
 """Compose alerts: pure functions from a recorded change (or a failure streak) to the
 typed `Alert` that waits in the outbox, and from alerts to the words one channel gets.
 
-* Email gets an HTML word diff; every other channel gets a short text: the categories,
-  the two or three most important changed sentences, and links. A body longer than the
-  channel accepts is trimmed at a line or word boundary, with a note and a link to the rest.
+* Every channel tells the change's story (story.py) as the commit does: the one-line
+  summary, the counts, the commit link at the top, the most important changes first.
+* Email gets an HTML word diff and, as its text part, watcher's own plain text with the
+  `+`/`-`/`~` markers; every other channel gets the short text: the summary, the counts,
+  the links and the most important changes. A body longer than the channel accepts is
+  trimmed at a line or word boundary, with a note and a link to the rest.
+* A digest is ordered by importance, and an email digest opens with its list of changes.
 * Nothing here reads the environment or the clock: both are passed in.
 """
 
 from __future__ import annotations
 
 import html as _html
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from .classify import Event, plain
+from .classify import Event
 from .diff import Change
 from .env import GitHubContext
-from .evidence.commits import change_counts, change_summary
+from .evidence.commits import change_summary
 from .models import (
     Alert,
     AlertKind,
     AlertSettings,
-    ChangeKind,
+    Category,
     Region,
     Result,
     Streak,
     Target,
     category_labels,
 )
-from .render import render_html, render_text
+from .render import story_html, text_line
+from .story import tell
 
 TOP_SENTENCES = 3
 
@@ -55,36 +59,12 @@ def _esc(text: str) -> str:
     return _html.escape(text)
 
 
-_AI_TERMS = re.compile(r"\bAIs?\b|artificial intelligence|generative|\btrain", re.I)
-
-
-def _rank(change: Change, alerting: tuple[str, ...]) -> float:
-    """Most important first: alerting categories, AI named in the sentence itself, new
-    wording over edits and removals (sorted() keeps document order among equals)."""
-    score = float(len([c for c in change.categories if c in alerting]))
-    score += 1 if _AI_TERMS.search(plain(change.text)) else 0
-    score += {"added": 0.5, "modified": 0.25}.get(change.kind, 0)
-    return -score
-
-
 def top_sentences(
     changes: list[Change], alerting: tuple[str, ...], n: int = TOP_SENTENCES
 ) -> list[str]:
-    body, seen = [], set()
-    for c in changes:  # each wording once: a row repeated across legal bases says it once
-        key = plain(c.text)
-        if not c.heading and key not in seen:
-            seen.add(key)
-            body.append(c)
-    ranked = sorted(body, key=lambda c: _rank(c, alerting))[:n]
-    out = []
-    for c in ranked:
-        if c.kind == "modified":  # what changed, marked in place: [-old words-]{+new words+}
-            out.append(render_text([c], []).splitlines()[-1])
-        else:
-            sign = "+" if c.kind == "added" else "−"
-            out.append(f"{sign} {plain(c.new if c.new is not None else c.old or '')}")
-    return out
+    """The most important changes, marked as in every channel (`+`, `-`, `~`)."""
+    story = tell(changes, [], alerting)
+    return [text_line(c, place=True) for c in story.top[:n]]
 
 
 def routes_for(
@@ -109,19 +89,14 @@ def change_alert(
     again later (A→B→A→B) is a new alert with its own commit."""
     created = iso(now)
     title = f"{target.name} ({region.name}): {change_summary(result.categories)}"
-    sections = sorted({plain(c.section) for c in changes if c.section})
-    lines = [f"Categories: {_labels(result.categories)}"]
-    lines += [f"• {e.text}" for e in events[:2]]
-    lines += top_sentences(changes, settings.categories)
-    n = change_counts(changes)
-    lines.append(
-        f"({n[ChangeKind.MODIFIED]} modified, {n[ChangeKind.ADDED]} added, "
-        f"{n[ChangeKind.REMOVED]} removed sentences)"
-    )
+    story = tell(changes, events, settings.categories)
+    lines = [f"Categories: {_labels(result.categories)}", story.summary, story.counts.line()]
+    shown = [e for e in story.events if e.categories][:2]
+    lines += [f"• {e.text}" for e in shown]
+    lines += [text_line(c, place=True) for c in story.top[:TOP_SENTENCES]]
     body = (
-        f"<p><strong>Categories:</strong> {_esc(_labels(result.categories))}<br>"
-        f"<strong>Sections:</strong> {_esc('; '.join(sections[:6]) or '-')}</p>"
-        + render_html(changes, events)
+        f'<p style="margin:0 0 6px"><strong>Categories:</strong> '
+        f"{_esc(_labels(result.categories))}</p>" + story_html(story)
     )
     return Alert(
         id=f"change:{target.id}:{region.code}:{snapshot_sha[:16]}:{created}",
@@ -135,6 +110,7 @@ def change_alert(
         source_url=target.url,
         tags=routes_for(settings, target.id, region.code, result.categories, AlertKind.CHANGE),
         created_at=created,
+        summary=story.summary,
     )
 
 
@@ -194,12 +170,13 @@ def fit(text: str, limit: int, more: str) -> str:
 
 
 def _links(alert: Alert, github: GitHubContext) -> list[str]:
-    links = [f"Source: {alert.source_url}"]
     commit = github.commit_url(alert.commit)
+    links = []
     if commit:
         links.append(f"Commit: {commit}")
     elif alert.commit:
         links.append(f"Commit: {alert.commit[:12]}")
+    links.append(f"Source: {alert.source_url}")
     return links
 
 
@@ -208,10 +185,28 @@ class Message:
     title: str
     body: str
     html: bool  # the body is HTML (email); else plain text
+    text: str = ""  # for email: watcher's own plain-text part, with the +/-/~ markers
+
+
+_WEIGHT = {Category.OPT_OUT: 3.0, Category.EXEMPTIONS: 2.0, Category.DATA_SOURCES: 1.0}
+
+
+def importance(alert: Alert) -> float:
+    """A digest's order: changes before failures; among changes, what they touch (opt-out,
+    then exemptions, then data sources), then how many of the three."""
+    if alert.kind != AlertKind.CHANGE:
+        return -1.0 if alert.kind == AlertKind.FAILURE else -2.0
+    return sum(_WEIGHT.get(Category(c), 0.0) for c in alert.categories if c in _WEIGHT)
+
+
+def ordered(alerts: list[Alert]) -> list[Alert]:
+    return sorted(alerts, key=lambda a: -importance(a))  # stable: the order they came in
 
 
 def compose(alerts: list[Alert], channel: Channel, github: GitHubContext) -> Message:
-    """The message one channel gets: a digest when several alerts are due."""
+    """The message one channel gets: a digest when several alerts are due, most important
+    first."""
+    alerts = ordered(alerts)
     if len(alerts) == 1:
         title = alerts[0].title
     else:
@@ -222,31 +217,44 @@ def compose(alerts: list[Alert], channel: Channel, github: GitHubContext) -> Mes
     if channel.title_maxlen and len(title) > channel.title_maxlen:
         title = fit(title, channel.title_maxlen, "…").replace("\n", " ")
     more_link = github.repository_url or (alerts[0].source_url if alerts else "")
+    text = text_body(alerts, channel.body_maxlen, more_link, github)
     if channel.email:
         parts = []
-        for a in alerts:
-            links = "".join(
-                f'<a href="{_esc(u)}">{_esc(label)}</a> '
+        if len(alerts) > 1:  # what the digest holds, before the details
+            items = "".join(
+                f'<li><a href="#alert-{n}">{_esc(a.title)}</a>'
+                + (f'<br><span style="color:#57606a">{_esc(a.summary)}</span>' if a.summary else "")
+                + "</li>"
+                for n, a in enumerate(alerts, start=1)
+            )
+            parts.append(f'<ol style="padding-left:20px">{items}</ol>')
+        for n, a in enumerate(alerts, start=1):
+            links = " · ".join(
+                f'<a href="{_esc(u)}">{_esc(label)}</a>'
                 for label, u in (
-                    ("source page", a.source_url),
                     ("commit", github.commit_url(a.commit)),
+                    ("source page", a.source_url),
                 )
                 if u
             )
-            parts.append(f'<h2 style="font-size:17px">{_esc(a.title)}</h2>{a.html}<p>{links}</p>')
+            parts.append(
+                f'<h2 id="alert-{n}" style="font-size:17px;margin:18px 0 6px">{_esc(a.title)}</h2>'
+                f'<p style="margin:0 0 8px">{links}</p>{a.html}'
+            )
         body = "\n<hr>\n".join(parts)
         if len(body) > channel.body_maxlen:
             # never cut HTML mid-tag: fall back to the text form, trimmed with a link
-            return Message(title, text_body(alerts, channel.body_maxlen, more_link, github), False)
-        return Message(title, body, True)
-    return Message(title, text_body(alerts, channel.body_maxlen, more_link, github), False)
+            return Message(title, text, False)
+        return Message(title, body, True, text)
+    return Message(title, text, False)
 
 
 def text_body(alerts: list[Alert], limit: int, more_link: str, github: GitHubContext) -> str:
+    """The plain text of alerts: for each, its title, the commit link first, its text."""
     blocks = []
-    for a in alerts:
+    for a in ordered(alerts):
         head = [a.title] if len(alerts) > 1 else []
-        blocks.append("\n".join([*head, a.text, *_links(a, github)]))
+        blocks.append("\n".join([*head, *_links(a, github), a.text]))
     body = "\n\n".join(blocks)
     note = f"… trimmed to fit; read the rest: {more_link}"
     return fit(body, limit, note)

@@ -239,6 +239,8 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"{e.date[:16].replace('T', ' ')}  {e.commit[:10]}  {e.target}/{e.region}  "
             f"[{cats}]  {e.summary}"
         )
+        if e.story:  # what changed for the three questions, and the counts
+            print(f"    {e.story}")
     return 0
 
 

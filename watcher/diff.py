@@ -1,13 +1,27 @@
 """Sentence and word level differences between two snapshots, with diff-match-patch.
 
-Snapshots hold one sentence per line, so a line diff finds the changed sentences; a removed
-and an added sentence that resemble each other are paired as one modified sentence, and
-the pair gets a word-level diff with semantic clean-up.
+A snapshot is read as sections: each heading with the sentences under it, and, for a row of
+a legal-bases table, the scope label that says whom the row covers ("For all registered
+users, including those under the age of majority"), from a line under its title or from
+the group heading above it. Differences are found section by section:
+
+* sections are aligned by heading path and scope first; those left over are paired by what
+  they say (their sentences, title and scope), so a renamed heading or a table row that is
+  now laid out as blocks reads as the same section, changed, not as one removed and one
+  added;
+* within a pair of sections the sentences are compared line by line, so a sentence that
+  leaves one row is "removed from" that row even while an identical sentence stays in
+  another: counts are compared, not presence;
+* a removed and an added sentence that resemble each other are one modified sentence, with
+  a word-level diff;
+* the same change in many sections (a sentence added to 17 rows) is one change, with the
+  places it touched.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from diff_match_patch import diff_match_patch
@@ -15,11 +29,14 @@ from diff_match_patch import diff_match_patch
 from .models import ChangeKind
 
 EQUAL, INSERT, DELETE = 0, 1, -1
+NOTE = "> "  # an annotation's or expanded sub-page's line (see normalize.NOTE)
 _HEADING = re.compile(r"^(#{1,6}) (.*)$")
 _WORD = re.compile(r"\w+|[^\w\s]+|\s+")
-
-
-NOTE = "> "  # an annotation's or expanded sub-page's line (see normalize.NOTE)
+_LINK = re.compile(r"\[((?:\\.|[^\]])*)\]\([^)\s]*\)")
+# Whom a row applies to (see extract.SCOPE): a group heading or the line under a row title.
+SCOPE = re.compile(r"^(?:ⓘ\s*)?(?:For|If)\s")
+_SCOPE_MAX = 300
+SEPARATOR = " › "
 
 
 @dataclass
@@ -40,20 +57,37 @@ class Change:
     words: list[tuple[int, str]] = field(default_factory=list)  # word diff for modified
     categories: list[str] = field(default_factory=list)
     item: bool = False  # a list item's sentence
-    heading: bool = False  # a heading appeared or vanished (old/new hold its text)
+    heading: bool = False  # a heading appeared, vanished or was renamed (old/new: its text)
+    scope: str = ""  # whom the section's row applies to, when it says
+    note: bool = False  # in an annotation or expanded sub-page
+    # every section where this same change happened (the first is `section`)
+    places: list[str] = field(default_factory=list)
+    layer: bool = False  # came or went with the capture's sub-pages, not with the wording
+    moved: bool = False  # the same sentence left one section for another (not two rows)
+    whole: bool = False  # its section came or went whole (no counterpart in the other text)
+    own: list[str] = field(default_factory=list)  # categories from its own words, not context
+    # the section it sits in (the new text's; the old one's for a removal), for context
+    where: Section | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
         return self.new if self.new is not None else (self.old or "")
 
+    @property
+    def count(self) -> int:
+        """In how many sections this change happened."""
+        return max(1, len(self.places))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "section": self.section,
+            "scope": self.scope,
             "old": self.old,
             "new": self.new,
             "categories": list(self.categories),
             "heading": self.heading,
+            "places": list(self.places) or [self.section],
         }
 
 
@@ -75,7 +109,7 @@ def parse_lines(markdown: str) -> list[Line]:
                 path.pop()
             path.append((level, m.group(2)))
             out.append(
-                Line(m.group(2), " › ".join(t for _, t in path[:-1]), heading=True, note=note)
+                Line(m.group(2), SEPARATOR.join(t for _, t in path[:-1]), heading=True, note=note)
             )
             continue
         item = stripped.startswith("- ") or raw.startswith("  ")
@@ -83,8 +117,75 @@ def parse_lines(markdown: str) -> list[Line]:
             stripped = stripped[2:]
         elif stripped.startswith("\\"):
             stripped = stripped[1:]
-        out.append(Line(stripped, " › ".join(t for _, t in path), item=item, note=note))
+        out.append(Line(stripped, SEPARATOR.join(t for _, t in path), item=item, note=note))
     return out
+
+
+@dataclass
+class Section:
+    """A heading and the sentences directly under it (not those under its subheadings)."""
+
+    path: tuple[str, ...]  # heading texts from the top, this section's own title last
+    heading: Line | None  # None for the text before the first heading
+    lines: list[Line]
+    scope: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.path[-1] if self.path else ""
+
+    @property
+    def name(self) -> str:
+        return SEPARATOR.join(self.path)
+
+    @property
+    def parent(self) -> str:
+        return SEPARATOR.join(self.path[:-1])
+
+    @property
+    def note(self) -> bool:
+        return bool(self.heading is not None and self.heading.note)
+
+
+def sections_of(lines: list[Line]) -> list[Section]:
+    out = [Section((), None, [])]
+    for line in lines:
+        if line.heading:
+            path = (*(line.section.split(SEPARATOR) if line.section else ()), line.text)
+            out.append(Section(path, line, []))
+        else:
+            out[-1].lines.append(line)
+    for section in out:
+        section.scope = _scope_of(section)
+    return [s for s in out if s.heading is not None or s.lines]
+
+
+def _scope_of(section: Section) -> str:
+    """Whom a row applies to: the lines under its title, else the nearest group heading."""
+    lines = []
+    for line in section.lines:
+        if not is_scope(line.text):
+            break
+        lines.append(line.text)
+    if lines:
+        return " ".join(lines)
+    for title in reversed(section.path[:-1]):
+        if is_scope(title):
+            return title
+    return ""
+
+
+def is_scope(text: str) -> bool:
+    """Whom a row applies to ("For all registered users, including those under the age of
+    majority"), not a clause that opens a list ("If you choose to use Meta AI, we share:")."""
+    return len(text) <= _SCOPE_MAX and bool(SCOPE.match(text)) and not text.endswith(":")
+
+
+def fold(text: str) -> str:
+    """What a line says, for aligning: link targets, case, spacing and end marks dropped."""
+    text = _LINK.sub(lambda m: m.group(1), text).replace("\\[", "[").replace("\\]", "]")
+    text = text.replace("ⓘ", " ")
+    return " ".join(text.lower().split()).rstrip(".:;, ")
 
 
 def _dmp() -> diff_match_patch:
@@ -93,35 +194,27 @@ def _dmp() -> diff_match_patch:
     return dmp
 
 
-def _line_ops(old: list[Line], new: list[Line]) -> list[tuple[int, list[Line]]]:
-    """A line-level diff: runs of equal, deleted and inserted lines."""
+def _sequence_ops(a: list[str], b: list[str]) -> list[tuple[int, int, int, int]]:
+    """A diff of two sequences of keys: (op, start in a, start in b, length) runs."""
     table: dict[str, str] = {}
 
-    def encode(lines: list[Line]) -> str:
+    def encode(keys: list[str]) -> str:
         chars = []
-        for line in lines:
-            key = ("#" if line.heading else "") + line.text
+        for key in keys:
             if key not in table:
                 table[key] = chr(len(table) + 0x100)
             chars.append(table[key])
         return "".join(chars)
 
-    a, b = encode(old), encode(new)
-    dmp = _dmp()
-    diffs = dmp.diff_main(a, b, False)
-    ops: list[tuple[int, list[Line]]] = []
+    diffs = _dmp().diff_main(encode(a), encode(b), False)
+    ops = []
     ia = ib = 0
     for op, chunk in diffs:
         n = len(chunk)
-        if op == EQUAL:
-            ops.append((EQUAL, new[ib : ib + n]))
+        ops.append((op, ia, ib, n))
+        if op != INSERT:
             ia += n
-            ib += n
-        elif op == DELETE:
-            ops.append((DELETE, old[ia : ia + n]))
-            ia += n
-        else:
-            ops.append((INSERT, new[ib : ib + n]))
+        if op != DELETE:
             ib += n
     return ops
 
@@ -169,7 +262,101 @@ def word_diff(old: str, new: str) -> list[tuple[int, str]]:
     return merged
 
 
-def _pair(removed: list[Line], added: list[Line]) -> list[Change]:
+# -- aligning sections ---------------------------------------------------------------------
+
+_PAIR_MIN = 0.5
+
+
+def _key(section: Section) -> str:
+    return "\x1f".join(fold(t) for t in section.path) + "\x1e" + fold(section.scope)
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def _pair_score(a: Section, b: Section, folded: dict[int, set[str]]) -> float:
+    """How surely two sections are the same one, renamed, re-scoped or laid out anew."""
+    if a.note != b.note:
+        return 0.0  # an annotation is never the main text's section, renamed
+    la, lb = folded[id(a)], folded[id(b)]
+    body = 2 * len(la & lb) / (len(la) + len(lb)) if la or lb else 1.0
+    title = similarity(fold(a.title), fold(b.title))
+    scope = similarity(fold(a.scope), fold(b.scope)) if (a.scope or b.scope) else 1.0
+    score = 0.55 * body + 0.25 * title + 0.2 * scope
+    if body == 0 and title < 0.8:
+        return 0.0  # nothing in common but a look-alike name
+    return score
+
+
+def align(old: list[Section], new: list[Section]) -> list[tuple[Section | None, Section | None]]:
+    """Pairs of sections (old, new), None where a section has no counterpart, in the order of
+    the new text (a section that vanished comes where it was)."""
+    partner: dict[int, int] = {}  # new index → old index
+    for op, ia, ib, n in _sequence_ops([_key(s) for s in old], [_key(s) for s in new]):
+        if op == EQUAL:
+            for k in range(n):
+                partner[ib + k] = ia + k
+    left_old = [i for i in range(len(old)) if i not in set(partner.values())]
+    left_new = [j for j in range(len(new)) if j not in partner]
+    if left_old and left_new:
+        # what a section says, as the set of its words: a row laid out anew keeps them
+        folded = {
+            id(s): set(_WORDS.findall(fold(" ".join(x.text for x in s.lines))))
+            for s in (*[old[i] for i in left_old], *[new[j] for j in left_new])
+        }
+        scored = sorted(
+            (
+                (score, i, j)
+                for i in left_old
+                for j in left_new
+                if (score := _pair_score(old[i], new[j], folded)) >= _PAIR_MIN
+            ),
+            reverse=True,
+        )
+        taken_old: set[int] = set()
+        for _, i, j in scored:
+            if i in taken_old or j in partner:
+                continue
+            partner[j] = i
+            taken_old.add(i)
+    out: list[tuple[Section | None, Section | None]] = []
+    used = set(partner.values())
+    next_old = 0
+    for j, section in enumerate(new):
+        mate = partner.get(j)
+        if mate is not None:
+            # the old sections left unpaired before this one's partner vanished here
+            while next_old < mate:
+                if next_old not in used:
+                    out.append((old[next_old], None))
+                next_old += 1
+            next_old = max(next_old, mate + 1)
+        out.append((old[mate] if mate is not None else None, section))
+    out += [(old[k], None) for k in range(next_old, len(old)) if k not in used]
+    return out
+
+
+# -- sentences within a section ------------------------------------------------------------
+
+
+def _change(
+    kind: ChangeKind, where: Section, line: Line, old: str | None = None, new: str | None = None
+) -> Change:
+    words = word_diff(old, new) if old is not None and new is not None else []
+    return Change(
+        kind,
+        where.name,
+        old,
+        new,
+        words,
+        item=line.item,
+        scope=where.scope,
+        note=line.note,
+        where=where,
+    )
+
+
+def _pair(removed: list[Line], added: list[Line], where: Section) -> list[Change]:
     """Pair each removed sentence with the most similar added one (in order), if close enough."""
     changes: list[Change] = []
     used: set[int] = set()
@@ -186,57 +373,139 @@ def _pair(removed: list[Line], added: list[Line]) -> list[Change]:
             # sentences added before the partner come first, in document order
             for j in range(start, best):
                 if j not in used:
-                    changes.append(
-                        Change(
-                            ChangeKind.ADDED,
-                            added[j].section,
-                            new=added[j].text,
-                            item=added[j].item,
-                        )
-                    )
+                    changes.append(_change(ChangeKind.ADDED, where, added[j], new=added[j].text))
                     used.add(j)
             a = added[best]
             used.add(best)
             start = best + 1
-            words = word_diff(r.text, a.text)
-            changes.append(
-                Change(
-                    ChangeKind.MODIFIED, a.section, old=r.text, new=a.text, words=words, item=a.item
-                )
-            )
+            changes.append(_change(ChangeKind.MODIFIED, where, a, r.text, a.text))
         else:
-            changes.append(Change(ChangeKind.REMOVED, r.section, old=r.text, item=r.item))
+            changes.append(_change(ChangeKind.REMOVED, where, r, old=r.text))
     for j, a in enumerate(added):
         if j not in used:
-            changes.append(Change(ChangeKind.ADDED, a.section, new=a.text, item=a.item))
+            changes.append(_change(ChangeKind.ADDED, where, a, new=a.text))
     return changes
+
+
+def _section_changes(a: Section, b: Section) -> list[Change]:
+    changes: list[Change] = []
+    if a.heading is not None and b.heading is not None and a.title != b.title:
+        changes.append(
+            Change(
+                ChangeKind.MODIFIED,
+                b.parent,
+                old=a.title,
+                new=b.title,
+                words=word_diff(a.title, b.title),
+                heading=True,
+                scope=b.scope,
+                note=b.heading.note,
+                where=b,
+            )
+        )
+    ops = _sequence_ops([x.text for x in a.lines], [x.text for x in b.lines])
+    removed: list[Line] = []
+    added: list[Line] = []
+    body: list[Change] = []
+    for op, ia, ib, n in [*ops, (EQUAL, len(a.lines), len(b.lines), 0)]:
+        if op == EQUAL:
+            if removed or added:
+                body += _pair(removed, added, b)
+                removed, added = [], []
+        elif op == DELETE:
+            removed += a.lines[ia : ia + n]
+        else:
+            added += b.lines[ib : ib + n]
+    if changes:  # renamed: a title that became a line of the section (a row laid out anew)
+        for change in body:
+            line = change.new if change.kind == ChangeKind.ADDED else change.old
+            title = a.title if change.kind == ChangeKind.ADDED else b.title
+            if (
+                change.kind != ChangeKind.MODIFIED
+                and similarity(fold(line or ""), fold(title)) > 0.6
+            ):
+                change.moved = True
+    return changes + body
+
+
+def _whole(section: Section, kind: ChangeKind) -> list[Change]:
+    """A section with no counterpart: its heading and every sentence, added or removed."""
+    added = kind == ChangeKind.ADDED
+    out = []
+    if section.heading is not None:
+        title = section.title
+        out.append(
+            Change(
+                kind,
+                section.parent,
+                None if added else title,
+                title if added else None,
+                heading=True,
+                scope=section.scope,
+                note=section.note,
+                where=section,
+            )
+        )
+    for line in section.lines:
+        out.append(
+            _change(kind, section, line, None if added else line.text, line.text if added else None)
+        )
+    for change in out:
+        change.whole = True
+    return out
+
+
+def group_repeats(changes: Iterable[Change]) -> list[Change]:
+    """One change for the same wording changed the same way in several sections, with the
+    sections it touched in `places` (a sentence added to 17 rows is one change)."""
+    out: list[Change] = []
+    seen: dict[tuple[str, bool, str, str], Change] = {}
+    for change in changes:
+        key = (change.kind, change.heading, fold(change.old or ""), fold(change.new or ""))
+        first = seen.get(key)
+        if first is None:
+            change.places = [change.section]
+            seen[key] = change
+            out.append(change)
+        else:  # each occurrence counts, twice in one section included
+            first.places.append(change.section)
+    return out
+
+
+def mark_moves(changes: list[Change]) -> None:
+    """A sentence removed from one section and the same sentence added to another moved:
+    its wording did not change. Between two rows (each with its scope) it did matter: a
+    data source that leaves the minors' row for the adults' row is a change."""
+    added: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.kind == ChangeKind.ADDED and not change.heading:
+            added.setdefault(fold(change.new or ""), []).append(change)
+    for change in changes:
+        if change.kind != ChangeKind.REMOVED or change.heading:
+            continue
+        for other in added.get(fold(change.old or ""), []):
+            if other.moved:
+                continue
+            if change.scope and other.scope and change.scope != other.scope:
+                continue
+            change.moved = other.moved = True
+            break
 
 
 def diff_snapshots(old: str, new: str) -> list[Change]:
-    """The changed sentences between two snapshot texts, in document order."""
-    old_lines, new_lines = parse_lines(old), parse_lines(new)
-    ops = _line_ops(old_lines, new_lines)
+    """The changed sentences between two snapshot texts, section by section, in the order of
+    the new text; a change repeated in several sections is listed once (see `places`)."""
+    pairs = align(sections_of(parse_lines(old)), sections_of(parse_lines(new)))
     changes: list[Change] = []
-    i = 0
-    while i < len(ops):
-        op, _lines = ops[i]
-        if op == EQUAL:
-            i += 1
-            continue
-        removed: list[Line] = []
-        added: list[Line] = []
-        while i < len(ops) and ops[i][0] != EQUAL:
-            (removed if ops[i][0] == DELETE else added).extend(ops[i][1])
-            i += 1
-        heads_removed = [x for x in removed if x.heading]
-        heads_added = [x for x in added if x.heading]
-        body = _pair([x for x in removed if not x.heading], [x for x in added if not x.heading])
-        for h in heads_removed:
-            changes.append(Change(ChangeKind.REMOVED, h.section, old=h.text, heading=True))
-        for h in heads_added:
-            changes.append(Change(ChangeKind.ADDED, h.section, new=h.text, heading=True))
-        changes.extend(body)
-    return changes
+    for a, b in pairs:
+        if a is not None and b is not None:
+            changes += _section_changes(a, b)
+        elif b is not None:
+            changes += _whole(b, ChangeKind.ADDED)
+        elif a is not None:
+            changes += _whole(a, ChangeKind.REMOVED)
+    mark_moves(changes)
+    return group_repeats(changes)
 
 
 def removed_added(changes: list[Change]) -> tuple[list[str], list[str]]:

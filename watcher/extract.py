@@ -37,7 +37,7 @@ from selectolax.lexbor import LexborNode
 
 from .errors import ExtractionError
 from .models import ExtractRules
-from .page import Document, anchor_matches, fold_ws
+from .page import Document, anchor_matches, fold_chars, fold_ws
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 LEAF_BLOCKS = {
@@ -123,6 +123,7 @@ _NESTING_SELECTOR = ",".join(sorted(_NESTING))
 _PLAIN_INLINE = {"a", "b", "strong", "em", "i", "u", "br", "sup", "sub", "small", "code"}
 BULLET = re.compile(r"^[*•]\s+")
 _TITLE_END = re.compile(r"[.:;,!?)\]]$")
+_QUESTION = re.compile(r"^(?:What|How|Why|Who|When|Where|Which)\b[^.:;!?]{8,70}\?$")
 _GROUP_MARK = re.compile(r"^#{1,6}\s+")  # `### For people …` written inside a table cell
 _TABLE_PARTS = {"thead", "tbody", "tfoot"}
 
@@ -386,7 +387,10 @@ def _holds_blocks(node: LexborNode) -> bool:
 def _title_like(block: Block) -> bool:
     """A short plain paragraph that titles what follows (a legal-bases table row)."""
     text = block.text
-    if block.kind != "p" or len(text) > 90 or len(text) < 4 or _TITLE_END.search(text):
+    if block.kind != "p" or len(text) > 90 or len(text) < 4:
+        return False
+    # archived text sometimes has its section questions as plain paragraphs
+    if _TITLE_END.search(text) and not _QUESTION.match(text):
         return False
     if not text[0].isupper() or " " not in text or text.startswith("ⓘ"):
         return False
@@ -412,7 +416,8 @@ def _mark_title_paragraphs(blocks: list[Block]) -> None:
     previous: Block | None = None
     for block in blocks:
         if block.kind == "p" and not block.column:
-            if previous is not None and len(block.text) <= 300 and SCOPE.match(block.text):
+            text = block.text
+            if previous is not None and len(text) <= 300 and SCOPE.match(text) and text[-1] != ":":
                 block.scope = True  # whom the row titled just above applies to: not a title
             elif _title_like(block):
                 block.kind, block.level, block.pseudo = "h", PSEUDO_LEVEL, True
@@ -479,10 +484,51 @@ def _first_columns(blocks: list[Block], ends: list[int]) -> dict[int, int]:
                 j for j in range(i + 1, ends[i]) if _is_label(blocks[j], blocks[j - 1].rule_after)
             ]
             end = labels[1] if len(labels) > 1 else None
+            if labels:
+                # the last column lists (links, items); prose after it is not the row's
+                for j in range(labels[-1] + 1, ends[i]):
+                    if _is_prose(blocks[j]) and blocks[j - 1].kind in ("li", "p"):
+                        ends[i] = j
+                        break
         if end is not None:
             for j in range(i + 1, min(end, ends[i])):
                 out[j] = i
     return out
+
+
+def _keep_lead_ins(blocks: list[Block], keep: bytearray) -> None:
+    """A kept list item brings the sentence that opens its list ("To decide what to show
+    you and others, we use information that we have about you, including:"): an item such
+    as "Interactions with AI at Meta" says nothing without it."""
+    for i, block in enumerate(blocks):
+        if not keep[i] or block.kind != "li":
+            continue
+        j = i
+        while j > 0 and blocks[j - 1].kind == "li":
+            j -= 1
+        lead = j - 1
+        if (
+            lead >= 0
+            and not keep[lead]
+            and blocks[lead].kind == "p"
+            and blocks[lead].text.endswith(":")
+            and blocks[lead].note == block.note
+        ):
+            keep[lead] = 1
+
+
+def _is_prose(block: Block) -> bool:
+    """A paragraph of running text: long, ending like a sentence, mostly not a link."""
+    text = block.text
+    if block.kind != "p" or len(text) < 120 or text.endswith(":") or block.scope:
+        return False
+    linked = 0
+    for node in block.nodes:
+        if node.tag == "a":
+            linked += len(node.text())
+        elif node.tag != "-text":
+            linked += sum(len(a.text()) for a in node.css("a"))
+    return linked < len(text) * 0.5
 
 
 def _is_navigation(block: Block) -> bool:
@@ -621,6 +667,7 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
             f"section not found: the page has no text under {', '.join(rules.root)}"
         )
     ends = section_ends(blocks)
+    row_of = _first_columns(blocks, ends)  # also ends a row laid out as blocks at its prose
     keep = bytearray(len(blocks))
     matched: dict[str, set[str]] = {
         "anchors": set(),
@@ -642,7 +689,6 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 matched["anchors"].update(found)
     candidates = _candidates(blocks, rules)
     any_phrase = _alternation(rules.phrases)
-    row_of = _first_columns(blocks, ends)
     for i in candidates:
         block = blocks[i]
         text = block.text
@@ -670,6 +716,7 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 matched["phrases"].add(pattern.pattern)
                 break
 
+    _keep_lead_ins(blocks, keep)
     if not any(keep):
         wanted = [
             f"anchors {list(rules.anchors)}" if rules.anchors else "",
@@ -707,5 +754,10 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
 def outline(blocks: list[Block]) -> list[str]:
     """Short fingerprints of every heading of the page (folded text), for telling a capture
     that lacks whole sub-pages from a page whose wording changed."""
-    seen = {" ".join(b.text.lower().split()) for b in blocks if b.is_heading}
-    return sorted(hashlib.blake2s(t.encode(), digest_size=4).hexdigest() for t in seen)
+    return sorted({heading_key(b.text) for b in blocks if b.is_heading})
+
+
+def heading_key(text: str) -> str:
+    """A heading's fingerprint in `outline`: its folded, lower-cased text, hashed short."""
+    folded = " ".join(fold_chars(text).lower().split())
+    return hashlib.blake2s(folded.encode(), digest_size=4).hexdigest()

@@ -243,6 +243,10 @@ def render_markdown(extraction: Extraction, base: str, title: str | None = None)
         common = 0
         while common < min(len(full), len(emitted)) and full[common] == emitted[common]:
             common += 1
+        if common == len(full) < len(emitted) and full and not block.is_heading:
+            # back in an outer section after a table row or an annotation ended: say so,
+            # or the text would read as part of the row above it
+            common -= 1
         for depth in range(common, len(full)):
             heading = text_of(full[depth]).replace(LINE_BREAK, " ")
             if heading:

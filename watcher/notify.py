@@ -17,7 +17,8 @@ import hashlib
 import hmac
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -221,7 +222,8 @@ def _send_planned(
         return
     for dest, group in plan:
         message = compose(group, dest.channel, github)
-        ok = _send(dest, message.title, message.body, "html" if message.html else "text")
+        fmt = "html" if message.html else "text"
+        ok = _send(dest, message.title, message.body, fmt, message.text)
         for a in group:
             a.attempts += 1
             a.sending.remove(dest.key)
@@ -292,7 +294,38 @@ def drop_pending(snapshots: str | Path, regions: list[str]) -> int:
     return dropped
 
 
-def _send(dest: Destination, title: str, body: str, fmt: str) -> bool:
+@contextmanager
+def _text_part(text: str) -> Iterator[None]:
+    """While sending, give an HTML email watcher's own plain-text part.
+
+    apprise writes the text part of an HTML email with its HTML-to-text conversion, which
+    drops what <del> and <ins> mean; watcher's text keeps them (`+`, `-`, `[-…-] {+…+}`).
+    Where apprise's email plugin has no such conversion to stand in for, nothing changes."""
+    import importlib
+
+    try:
+        base: Any = importlib.import_module("apprise.plugins.email.base")
+    except ImportError:  # pragma: no cover - another apprise layout
+        base = None
+    original = getattr(base, "convert_between", None)
+    if not text or original is None:
+        yield
+        return
+
+    def convert(source: Any, target: Any, content: Any, *args: Any, **kw: Any) -> Any:
+        formats = (getattr(source, "value", source), getattr(target, "value", target))
+        if formats == ("html", "text"):
+            return text
+        return original(source, target, content, *args, **kw)
+
+    base.convert_between = convert
+    try:
+        yield
+    finally:
+        base.convert_between = original
+
+
+def _send(dest: Destination, title: str, body: str, fmt: str, text: str = "") -> bool:
     import apprise
 
     body_format = apprise.NotifyFormat.HTML if fmt == "html" else apprise.NotifyFormat.TEXT
@@ -301,7 +334,8 @@ def _send(dest: Destination, title: str, body: str, fmt: str) -> bool:
     single = apprise.Apprise()
     single.add(dest.server)
     try:
-        ok = bool(single.notify(body=body, title=title, body_format=body_format))
+        with _text_part(text if fmt == "html" else ""):
+            ok = bool(single.notify(body=body, title=title, body_format=body_format))
     except Exception as exc:  # a plugin bug must not lose the other destinations
         log.warning("sending to %s raised %s", dest.masked, type(exc).__name__)
         ok = False

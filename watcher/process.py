@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import __version__
-from .classify import Classification, classify, section_names
+from .classify import Classification, PageFacts, classify, section_names
 from .diff import Change, diff_snapshots
 from .errors import ExtractionError, RegionMismatch
 from .evidence.captures import Capture, RawPage
@@ -206,22 +206,81 @@ def assess(
         return Status.ERROR, reason, [], None
     changes = diff_snapshots(old.text, new.text)
     sections = (section_names(old.meta.matched), section_names(new.matched))
+    facts = (
+        PageFacts(old.meta.page_chars, old.meta.matched),
+        PageFacts(new.page_chars, new.matched),
+    )
     return (
         Status.CHANGED,
         None,
         changes,
-        classify(old.text, new.text, changes, config.categories, sections),
+        classify(old.text, new.text, changes, config.categories, sections, facts=facts),
     )
 
 
+# A page's usual size: the median of the sizes of its last recorded versions, kept in the
+# snapshot's metadata (a capture is judged against that, not only against the last one,
+# so one bloated or truncated record cannot lock the page out).
+SIZES = "recent_page_chars"
+RECENT = 5
+GROWTH_LIMIT = 3.0  # a capture three times the page's usual size carries other content
+# Captures refused as collapsed or bloated that agree with each other (within 10%) are the
+# page's new size after this many in a row: the baseline is re-based, not kept forever.
+REBASE_AFTER = 3
+REFUSED = "refused_page_chars"
+
+
+def recent_sizes(old: Snapshot | None, page_chars: int) -> list[int]:
+    """The sizes to record with a new version: the last few, this one last."""
+    before = usual_sizes(old) if old is not None else []
+    return [*before, page_chars][-RECENT:]
+
+
+def usual_sizes(old: Snapshot) -> list[int]:
+    sizes = old.meta.extra.get(SIZES)
+    if isinstance(sizes, list) and all(isinstance(n, int) for n in sizes) and sizes:
+        return list(sizes)
+    return [old.meta.page_chars] if old.meta.page_chars else []
+
+
+def usual_size(old: Snapshot) -> int:
+    sizes = sorted(usual_sizes(old))
+    return sizes[len(sizes) // 2] if sizes else 0
+
+
 def collapse_reason(old: Snapshot, new: Observation, target: Target) -> str | None:
-    """Why a new observation looks like a broken capture rather than a real change."""
+    """Why a new observation looks like a broken capture rather than a real change.
+
+    A capture refused as collapsed or bloated is remembered with the baseline it was judged
+    against (in memory: `watcher import` replays versions one after the other); when the
+    last REBASE_AFTER refused captures agree with each other, the page has a new size and
+    the capture is judged as a change."""
+    reason = _collapse_reason(old, new, target)
+    if reason is None or not reason.startswith("page "):
+        return reason
+    refused = old.meta.extra.setdefault(REFUSED, [])
+    refused.append(new.page_chars)
+    del refused[:-REBASE_AFTER]
+    if len(refused) >= REBASE_AFTER and max(refused) <= min(refused) * 1.1:
+        refused.clear()
+        return None  # consistent captures: the page's size changed, not the capture
+    return reason
+
+
+def _collapse_reason(old: Snapshot, new: Observation, target: Target) -> str | None:
     limit = target.max_shrink
-    old_chars = old.meta.page_chars
-    if old_chars and new.page_chars < old_chars * (1 - limit):
+    usual = usual_size(old)
+    if usual and new.page_chars < usual * (1 - limit):
         return (
-            f"page collapsed from {old_chars} to {new.page_chars} characters of text "
-            f"(more than {limit:.0%} gone: truncated or broken capture?); snapshot kept"
+            f"page collapsed from {usual} to {new.page_chars} characters of text "
+            f"(more than {limit:.0%} below its usual size: truncated or broken capture?); "
+            "snapshot kept"
+        )
+    if usual and new.page_chars > usual * GROWTH_LIMIT:
+        return (
+            f"page grew from {usual} to {new.page_chars} characters of text (more than "
+            f"{GROWTH_LIMIT:.0f}× its usual size: repeated rows or another page captured "
+            "with it?); snapshot kept"
         )
     # A rule that matched before and matches no more: a section the page lost or renamed.
     lost = [

@@ -60,8 +60,8 @@ def text_summary(report: RunReport) -> str:
         extra = ""
         if r.status == "new":
             extra = f" ({r.sentences} sentences)"
-        if r.status == "changed":
-            extra = f" ({len(r.removed)} removed, {len(r.added)} added)"
+        if r.status == "changed":  # the story's line: its summary and its counts
+            extra = f" ({r.events[0]})" if r.events else ""
         if r.status.recorded:
             if r.categories:
                 extra += f" [{', '.join(r.categories)}]"
@@ -100,14 +100,15 @@ def step_summary(report: RunReport, github: GitHubContext, snapshots_rel: str = 
             evidence = f"[history]({repo}/commits/{ref}/{path})"
         if r.commit:
             evidence += f" `{r.commit[:10]}`"
+        # a change's note is its story: the one-line summary and the counts, then events
         note = (r.error or "; ".join(r.events) or "").replace("|", "\\|").replace("\n", " ")
-        if r.status in ("new", "changed"):
-            note = f"{len(r.removed)} removed, {len(r.added)} added" + (f"; {note}" if note else "")
+        if r.status == "new":
+            note = f"{r.sentences} sentences recorded" + (f"; {note}" if note else "")
         cats = ", ".join(category_labels(r.categories)) or "-"
         icon = STATUS_ICONS.get(r.status, "")
         lines.append(
             f"| {r.name or r.target} | {r.region.upper()} | {icon} {r.status} | "
-            f"{cats} | {evidence} | {note[:300]} |"
+            f"{cats} | {evidence} | {note[:400]} |"
         )
     return redact("\n".join(lines) + "\n")
 

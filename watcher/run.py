@@ -27,8 +27,8 @@ from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, StoreError, WatcherError
 from .evidence.captures import read_capture
-from .evidence.commits import commit_message, upgrade_message
-from .evidence.feed import FeedEntry
+from .evidence.commits import commit_message, snapshot_trailer, upgrade_message
+from .evidence.feed import change_entry, feed_path
 from .evidence.git import GitRepo
 from .evidence.lock import RepoLock, recover_index_lock
 from .evidence.outbox import Outbox, track_failures
@@ -38,15 +38,18 @@ from .fetch import Fetchers, skip_reason
 from .models import Alert, Config, Region, Result, SnapshotMeta, Status, Streak, Target
 from .notify import Delivery, deliver_pending
 from .process import (
+    SIZES,
     Observation,
     as_snapshot,
     assess,
     observe,
+    recent_sizes,
     reprocess,
     rules_fingerprint,
+    usual_sizes,
 )
-from .render import render_html
 from .report import RunReport
+from .story import headline
 
 log = logging.getLogger("watcher")
 
@@ -371,6 +374,7 @@ class Runner:
     def _upgrade_version(self, upgrade: Upgrade) -> Version:
         obs, target, region = upgrade.observation, upgrade.target, upgrade.region
         meta = self._meta(target, region, obs, upgrade.old.meta.recorded_at)
+        meta.extra[SIZES] = usual_sizes(upgrade.old)
         why = "watcher's rules or snapshot code changed"
         date = _git_date(self.now())
         return Version(
@@ -406,25 +410,36 @@ class Runner:
         events = item.classification.events if item.classification else []
         if item.classification is not None:
             result.categories = item.classification.categories
+            # the story's line first (summary and counts), then each event
+            result.events += [headline(item.changes, events, self.config.alerts.categories)]
             result.events += [e.text for e in events]
             result.alert = alerting(result.categories, self.config.alerts.categories)
         now = self.now()
         meta = self._meta(target, region, obs, alerts.iso(now))
-        message = commit_message(result, item.changes, target, region)
+        meta.extra[SIZES] = recent_sizes(item.old, obs.page_chars)  # the page's usual size
+        message = commit_message(
+            result,
+            item.changes,
+            target,
+            region,
+            events=events,
+            extra=[snapshot_trailer(meta.sha256)],
+        )
         feed = None
         if result.status == Status.CHANGED:
-            repo_url = self.github.repository_url
-            md = self.store.paths(target.id, region.code)[0]
-            rel = self.repo.relative(md) if self.repo is not None else str(md)
-            feed = FeedEntry(
+            feed_file = feed_path(self.store.root, region.code)
+            feed = change_entry(
                 region_name=region.name,
                 entry_id=f"urn:watcher:{target.id}:{region.code}:{meta.sha256[:16]}:{meta.recorded_at}",
                 title=message.splitlines()[0],
                 updated=meta.recorded_at,
                 source_url=target.url,
                 categories=result.categories,
-                html=render_html(item.changes, events),
-                link=f"{repo_url}/commits/{self.github.ref_name}/{rel}" if repo_url else None,
+                changes=item.changes,
+                events=events,
+                snapshot_sha=meta.sha256,
+                github=self.github,
+                feed_path=self.repo.relative(feed_file) if self.repo is not None else "",
             )
         alert = None
         if self.repo is not None and result.alert:

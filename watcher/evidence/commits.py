@@ -1,8 +1,10 @@
 """The commit vocabulary: what a commit of the evidence says, written and parsed here only.
 
 A recorded change is one commit. Its subject says what happened in words a journalist can
-quote; its trailers say which page, region and categories, so `history` (and anyone with
-`git log`) can read the record back without guessing:
+quote; its body tells the change's story as every other channel does (see story.py: the
+one-line summary, the counts, the most important changes, the rest by section); its
+trailers say which page, region and categories, so `history` (and anyone with `git log`)
+can read the record back without guessing:
 
     First record of Meta Privacy Policy (EU)
     Meta Privacy Policy (EU): opt-out, data sources wording changed
@@ -14,6 +16,7 @@ quote; its trailers say which page, region and categories, so `history` (and any
     Watcher-Categories: data_sources, opt_out
     Watcher-Kind: change            (first | change | upgrade)
     Watcher-Version: 0.2.0
+    Watcher-Snapshot: 3f2a…         (the recorded text's fingerprint: the feed links to it)
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .. import __version__
-from ..classify import plain
+from ..classify import Event, plain
 from ..diff import Change
 from ..models import Category, ChangeKind, Region, Result, Status, Target, category_labels
+from ..render import text_line
 from ..secrets import redact
+from ..story import Story, counts_of, tell
 
 MAX_BODY_LINES = 200
 
@@ -48,6 +53,8 @@ class Trailer(StrEnum):
     ARCHIVE_COMMIT = "Archive-Commit"
     ARCHIVE_SOURCE_COMMIT = "Archive-Source-Commit"
     CAPTURED_AT = "Captured-At"
+    SNAPSHOT = "Watcher-Snapshot"
+    STORY = "Watcher-Story"  # the one-line summary and the counts, for `watcher history`
 
 
 TRAILERS = tuple(Trailer)
@@ -70,42 +77,68 @@ def commit_subject(kind: RecordKind, title: str, categories: list[str]) -> str:
 
 
 def change_counts(changes: list[Change]) -> dict[ChangeKind, int]:
-    counts = dict.fromkeys(ChangeKind, 0)
-    for change in changes:
-        if not change.heading:
-            counts[ChangeKind(change.kind)] += 1
-    return counts
+    """Changes by kind, counted as every channel counts them (see story.counts_of)."""
+    n = counts_of(changes)
+    return {
+        ChangeKind.MODIFIED: n.modified,
+        ChangeKind.ADDED: n.added,
+        ChangeKind.REMOVED: n.removed,
+    }
 
 
 def counts_line(changes: list[Change]) -> str:
-    n = change_counts(changes)
-    return (
-        f"{n[ChangeKind.MODIFIED]} sentences modified, {n[ChangeKind.ADDED]} added, "
-        f"{n[ChangeKind.REMOVED]} removed."
-    )
+    return counts_of(changes).line()
+
+
+def snapshot_trailer(sha256: str) -> str:
+    """The trailer naming the recorded text (its fingerprint's first 16 hex digits): a
+    search for it finds the commit, before its hash is known (see feed.change_link)."""
+    return f"{Trailer.SNAPSHOT}: {sha256[:16]}"
+
+
+def story_lines(story: Story, limit: int = MAX_BODY_LINES) -> list[str]:
+    """The body of a change's commit: the story, as every channel tells it."""
+    lines = [story.summary, story.counts.line()]
+    if story.events:
+        lines += [""] + [
+            f"* {e.text}"
+            + (f" ({', '.join(category_labels(e.categories))})" if e.categories else "")
+            for e in story.events
+        ]
+    if story.top:
+        lines += ["", "Most important:"] + [
+            text_line(c, tags=True, place=True, raw=True) for c in story.top
+        ]
+    shown = len(story.top)
+    if story.rest:
+        lines += ["", "Also changed, by section:"]
+        for section, group in story.rest:
+            lines.append(f"In {section or 'the top of the page'}:")
+            for change in group:
+                if shown >= limit:
+                    left = story.counts.changes - shown
+                    lines.append(f"… and {left} more (see the diff of this commit)")
+                    return lines
+                lines.append(text_line(change, tags=True, place=change.count > 1, raw=True))
+                shown += 1
+    return lines
 
 
 def change_lines(changes: list[Change], limit: int = MAX_BODY_LINES) -> list[str]:
-    """Changed sentences grouped by section: `- removed`, `+ added`."""
+    """Changed sentences grouped by section, marked `+ added`, `- removed`, `~ modified`."""
     lines: list[str] = []
     section = None
-    for shown, change in enumerate(changes):
-        if shown >= limit:
-            lines.append(
-                f"… and {len(changes) - shown} more changed sentences (see the diff of this commit)"
-            )
+    shown = [c for c in changes if not c.heading or c.kind == ChangeKind.MODIFIED]
+    for n, change in enumerate(shown):
+        if n >= limit:
+            lines.append(f"… and {len(shown) - n} more changes (see the diff of this commit)")
             break
         if plain(change.section) != section:
             section = plain(change.section)
             if lines:
                 lines.append("")
             lines.append(f"In {section or 'the top of the page'}:")
-        tags = f"  [{', '.join(change.categories)}]" if change.categories else ""
-        mark = "# " if change.heading else ""
-        if change.old is not None:
-            lines.append(f"- {mark}{change.old}")
-        if change.new is not None:
-            lines.append(f"+ {mark}{change.new}{tags}")
+        lines.append(text_line(change, tags=True, place=change.count > 1, raw=True))
     return lines
 
 
@@ -134,22 +167,25 @@ def commit_message(
     *,
     note: str = "",
     extra: list[str] | None = None,
+    events: list[Event] | None = None,
 ) -> str:
     """The message of a recorded change or first record. `note` is a paragraph after the
-    counts (where an imported version came from); `extra` are more trailer lines."""
+    story (where an imported version came from); `extra` are more trailer lines; `events`
+    the classification's events (else the result's event texts are told)."""
     kind = RecordKind.FIRST if result.status == Status.NEW else RecordKind.CHANGE
     lines = [commit_subject(kind, record_title(target, region), result.categories), ""]
+    told: list[str] = []
     if kind == RecordKind.FIRST:
         lines.append(f"{result.sentences} sentences on AI training, from {target.url}.")
     else:
-        lines.append(counts_line(changes))
+        story = tell(
+            changes, events if events is not None else [Event("", t) for t in result.events]
+        )
+        lines += story_lines(story)
+        told = [f"{Trailer.STORY}: {story.summary} — {story.counts.line()}"]
     if note:
         lines += ["", note]
-    if kind != RecordKind.FIRST:
-        if result.events:
-            lines += [""] + [f"* {e}" for e in result.events]
-        lines += ["", *change_lines(changes)]
-    lines += ["", *trailers(target, region, kind, result.categories), *(extra or [])]
+    lines += ["", *trailers(target, region, kind, result.categories), *told, *(extra or [])]
     return redact("\n".join(lines) + "\n")
 
 
@@ -199,6 +235,7 @@ class CommitInfo:
     archive: str = ""
     archive_commit: str = ""
     captured_at: str = ""
+    story: str = ""  # the one-line summary and the counts (changes recorded since 0.3)
 
     @property
     def alerting_categories(self) -> list[str]:
@@ -232,4 +269,5 @@ def parse_trailers(values: dict[str, str], subject: str) -> CommitInfo | None:
         values.get(Trailer.ARCHIVE, "").strip(),
         values.get(Trailer.ARCHIVE_COMMIT, "").strip(),
         values.get(Trailer.CAPTURED_AT, "").strip(),
+        values.get(Trailer.STORY, "").strip(),
     )

@@ -30,6 +30,7 @@ class HistoryEntry:
     kind: RecordKind = RecordKind.CHANGE
     archive: str = ""  # the archive an imported version came from
     archive_commit: str = ""
+    story: str = ""  # what changed for the three questions, and the counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class HistoryEntry:
             "kind": self.kind,
             "archive": self.archive,
             "archive_commit": self.archive_commit,
+            "story": self.story,
         }
 
 
@@ -101,6 +103,7 @@ def history(
                 info.kind,
                 info.archive,
                 info.archive_commit,
+                info.story,
             )
         )
         if limit and len(entries) >= limit:

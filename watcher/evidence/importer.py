@@ -35,10 +35,11 @@ from .. import env
 from ..classify import alerting
 from ..errors import BlockedError, ExtractionError, FetchError, RegionMismatch, UsageError
 from ..models import Config, Region, Result, SnapshotMeta, Status, Target
-from ..process import Observation, assess, process_page, rules_fingerprint
-from ..render import render_html
+from ..process import SIZES, Observation, assess, process_page, recent_sizes, rules_fingerprint
+from ..render import story_html
+from ..story import tell
 from .captures import Capture, RawPage
-from .commits import archive_trailers, commit_message, upgrade_message
+from .commits import archive_trailers, commit_message, snapshot_trailer, upgrade_message
 from .feed import FeedEntry
 from .git import GitRepo
 from .history import history
@@ -314,6 +315,7 @@ def _one(
         page_chars=obs.page_chars,
         recorded_at=captured_at,
         matched=obs.matched,
+        extra={SIZES: recent_sizes(known, obs.page_chars)},  # the page's usual size
     )
     date = _epoch(version.date)
     if status == Status.CHANGED and version.subject.startswith(ARCHIVE_UPGRADES):
@@ -338,7 +340,15 @@ def _one(
         f"Recorded by the archive {archive} on {captured_at[:10]} and imported by watcher: "
         "the capture date is the archive's."
     )
-    message = commit_message(result, changes, target, region, note=note, extra=extra)
+    message = commit_message(
+        result,
+        changes,
+        target,
+        region,
+        note=note,
+        extra=[*extra, snapshot_trailer(meta.sha256)],
+        events=classification.events if classification else [],
+    )
     if status == Status.CHANGED:
         feed = FeedEntry(
             region_name=region.name,
@@ -346,7 +356,7 @@ def _one(
             title=message.splitlines()[0],
             updated=captured_at,
             source_url=target.url,
-            html=render_html(changes, classification.events if classification else []),
+            html=story_html(tell(changes, classification.events if classification else [])),
             categories=result.categories,
         )
     recorder.stage(
