@@ -270,7 +270,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
     from .config import load_config
-    from .evidence.history import compare_regions
+    from .evidence.history import compare_regions, compare_text
 
     config = load_config(args.config)
     config.target(args.target)
@@ -279,35 +279,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown region '{code}' (known: {', '.join(config.regions)})")
     c = compare_regions(args.snapshots, args.target, args.region_a, args.region_b)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "target": c.target,
-                    "only_" + c.region_a: c.only_a,
-                    "only_" + c.region_b: c.only_b,
-                    "shared": c.shared,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps(c.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    for region, other, only in (
-        (c.region_a, c.region_b, c.only_a),
-        (c.region_b, c.region_a, c.only_b),
-    ):
-        print(
-            f"== What the {region.upper()} text says that the {other.upper()} text does not "
-            f"({len(only)} sentences)"
-        )
-        section = None
-        for sec, sentence in only:
-            if sec != section:
-                section = sec
-                print(f"\n[{sec or 'top'}]")
-            print(f"  {sentence}")
-        print()
-    print(f"{c.shared} sentences are in both (spelling and date formats folded)")
+    print(compare_text(c))
     return 0
 
 

@@ -39,7 +39,7 @@ def _words(change: Change) -> list[tuple[int, str]]:
     return word_diff(old, new)
 
 
-def _apart(words: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def apart(words: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """The word diff with a space wherever a deletion meets an insertion."""
     out: list[tuple[int, str]] = []
     for op, text in words:
@@ -86,7 +86,7 @@ def text_line(change: Change, *, tags: bool = False, place: bool = False, raw: b
     if change.kind == "modified":
         body = "".join(
             text if op == EQUAL else f"[-{text}-]" if op == DELETE else f"{{+{text}+}}"
-            for op, text in _apart(_words(change))
+            for op, text in apart(_words(change))
         )
     else:
         body = change.text if raw else text_inline(change.text)
@@ -161,7 +161,7 @@ def render_markdown(changes: list[Change], events: list[Event]) -> str:
                 out.append(f"- ➖ ~~{_md_escape(plain(change.old or ''))}~~{tag}")
             else:
                 parts = []
-                for op, text in _apart(_words(change)):
+                for op, text in apart(_words(change)):
                     esc = _md_escape(text)
                     if op == EQUAL or not text.strip():
                         parts.append(esc)
@@ -223,7 +223,7 @@ def html_change(change: Change, *, place: bool = False) -> str:
             else f'<del style="{DEL_STYLE}">{e(text)}</del>'
             if op == DELETE
             else f'<ins style="{INS_STYLE}">{e(text)}</ins>'
-            for op, text in _apart(_words(change))
+            for op, text in apart(_words(change))
         )
         body += _links_of(change.new or "")
     if change.heading:
@@ -296,6 +296,7 @@ def story_html(story: Story, links: Sequence[tuple[str, str | None]] = ()) -> st
 
 __all__ = [
     "INSERT",
+    "apart",
     "html_change",
     "html_inline",
     "render_html",
