@@ -471,6 +471,14 @@ def _layer_changes(
             if change.note and change.kind == gone:
                 change.layer = True
                 marked += 1
+        # a sub-page's text that also came or went in the main text, with whole sections
+        layered = {(c.old or c.new or "").strip() for c in changes if c.layer and not c.heading}
+        for change in changes:
+            text = (change.old or change.new or "").strip()
+            alike = change.whole and change.kind == gone and not change.heading
+            if not change.layer and alike and text in layered:
+                change.layer = True
+                marked += 1
     else:  # (b) whole sub-pages missing or back, without annotation numbers to tell
         before, after = set(was.matched.get("outline", [])), set(now.matched.get("outline", []))
         if not (before and after and was.page_chars and now.page_chars):

@@ -34,7 +34,7 @@ _HEADING = re.compile(r"^(#{1,6}) (.*)$")
 _WORD = re.compile(r"\w+|[^\w\s]+|\s+")
 _LINK = re.compile(r"\[((?:\\.|[^\]])*)\]\([^)\s]*\)")
 # Whom a row applies to (see extract.SCOPE): a group heading or the line under a row title.
-SCOPE = re.compile(r"^(?:ⓘ\s*)?(?:For|If)\s")
+SCOPE = re.compile(r"^(?:ⓘ\s*)?(?:For|If)\s(?!example\b|instance\b)")
 _SCOPE_MAX = 300
 SEPARATOR = " › "
 
@@ -459,9 +459,15 @@ def group_repeats(changes: Iterable[Change]) -> list[Change]:
     """One change for the same wording changed the same way in several sections, with the
     sections it touched in `places` (a sentence added to 17 rows is one change)."""
     out: list[Change] = []
-    seen: dict[tuple[str, bool, str, str], Change] = {}
+    seen: dict[tuple[str, bool, bool, str, str], Change] = {}
     for change in changes:
-        key = (change.kind, change.heading, fold(change.old or ""), fold(change.new or ""))
+        key = (
+            change.kind,
+            change.heading,
+            change.note,
+            fold(change.old or ""),
+            fold(change.new or ""),
+        )
         first = seen.get(key)
         if first is None:
             change.places = [change.section]
@@ -483,13 +489,28 @@ def mark_moves(changes: list[Change]) -> None:
     for change in changes:
         if change.kind != ChangeKind.REMOVED or change.heading:
             continue
-        for other in added.get(fold(change.old or ""), []):
+        for other in added.get(fold(change.old or ""), []) + _merged(change, added):
             if other.moved:
                 continue
             if change.scope and other.scope and change.scope != other.scope:
                 continue
             change.moved = other.moved = True
             break
+
+
+def _merged(removed: Change, added: dict[str, list[Change]]) -> list[Change]:
+    """Added sentences that are the removed one without a heading it had run into (a
+    banner's title and text read as one sentence in one capture, apart in the next)."""
+    text = fold(removed.old or "")
+    out = []
+    for key, candidates in added.items():
+        if not key or not text.endswith(key) or text == key:
+            continue
+        for change in candidates:
+            title = fold(change.section.split(SEPARATOR)[-1]) if change.section else ""
+            if title and fold(text[: -len(key)]) == title:
+                out.append(change)
+    return out
 
 
 def diff_snapshots(old: str, new: str) -> list[Change]:

@@ -409,7 +409,7 @@ def _title_like(block: Block) -> bool:
 # Whom a row applies to, written under its title: "For registered users of the Meta
 # Products", "ⓘ For all registered users, including those under the age of majority",
 # "If we cannot associate you or your device with a registered user".
-SCOPE = re.compile(r"^(?:ⓘ\s*)?(?:For|If)\s")
+SCOPE = re.compile(r"^(?:ⓘ\s*)?(?:For|If)\s(?!example\b|instance\b)")
 
 
 def _mark_title_paragraphs(blocks: list[Block]) -> None:
