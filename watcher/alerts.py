@@ -14,6 +14,7 @@ typed `Alert` that waits in the outbox, and from alerts to the words one channel
 from __future__ import annotations
 
 import html as _html
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -123,7 +124,18 @@ def failure_alert(
         f"watcher could not check this page {runs} runs in a row.\nReason: {streak.reason}\n"
         "Its last good snapshot is kept; you will get one message when it works again."
     )
+    if _GUARD.search(streak.reason):
+        # the page is refused against its recorded size: say so plainly, it may be stuck
+        text += (
+            "\nEvery capture is being refused against the page's usual size. If the page "
+            "really changed size, watcher takes the new size after consistent captures "
+            "(when one run sees them); until then no change of this page is reported. "
+            f"Look at what is served now: watcher check {target.id} --region {region.code}"
+        )
     return _simple(AlertKind.FAILURE, target, region, title, text, settings, now)
+
+
+_GUARD = re.compile(r"\bpage (?:collapsed|grew)\b|\bextraction shrank\b")
 
 
 def recovery_alert(target: Target, region: Region, settings: AlertSettings, now: datetime) -> Alert:

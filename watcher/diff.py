@@ -279,7 +279,7 @@ def _pair_score(a: Section, b: Section, folded: dict[int, set[str]]) -> float:
     if a.note != b.note:
         return 0.0  # an annotation is never the main text's section, renamed
     la, lb = folded[id(a)], folded[id(b)]
-    body = 2 * len(la & lb) / (len(la) + len(lb)) if la or lb else 1.0
+    body = 2 * len(la & lb) / (len(la) + len(lb)) if la or lb else 0.0  # headings alone
     title = similarity(fold(a.title), fold(b.title))
     scope = similarity(fold(a.scope), fold(b.scope)) if (a.scope or b.scope) else 1.0
     score = 0.55 * body + 0.25 * title + 0.2 * scope

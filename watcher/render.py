@@ -50,10 +50,23 @@ def apart(words: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
+_TITLE_MAX = 90
+
+
+def short_section(section: str) -> str:
+    """A section path for a heading line: its last two titles, each cut to a readable
+    length (a table row's title is the whole first cell of the row)."""
+    parts = [p.strip() for p in plain(section).split("›") if p.strip()]
+    cut = [
+        p if len(p) <= _TITLE_MAX else p[: _TITLE_MAX - 1].rsplit(" ", 1)[0] + "…" for p in parts
+    ]
+    return " › ".join(cut[-2:])
+
+
 def _sections(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
     groups: list[tuple[str, list[Change]]] = []
     for change in changes:
-        section = plain(change.section)
+        section = short_section(change.section)
         if groups and groups[-1][0] == section:
             groups[-1][1].append(change)
         else:
@@ -131,7 +144,7 @@ def story_text(story: Story, links: Sequence[tuple[str, str | None]] = ()) -> st
     if story.rest:
         lines += ["", "Also changed:"]
         for section, group in story.rest:
-            lines.append(f"[{section or 'top'}]")
+            lines.append(f"[{short_section(section) or 'top'}]")
             lines += [text_line(c, tags=True, place=c.count > 1) for c in group]
     quiet = [e for e in story.events if not e.categories]
     lines += [f"({e.text})" for e in quiet]

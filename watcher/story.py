@@ -219,7 +219,7 @@ def tell(changes: list[Change], events: list[Event], alerting: tuple[str, ...] =
     for change in shown:
         if id(change) in chosen:
             continue
-        section = plain(change.section)
+        section = change.section
         if rest and rest[-1][0] == section:
             rest[-1][1].append(change)
         else:

@@ -113,7 +113,7 @@ def story_lines(story: Story, limit: int = MAX_BODY_LINES) -> list[str]:
     if story.rest:
         lines += ["", "Also changed, by section:"]
         for section, group in story.rest:
-            lines.append(f"In {section or 'the top of the page'}:")
+            lines.append(f"In {plain(section) or 'the top of the page'}:")
             for change in group:
                 if shown >= limit:
                     left = story.counts.changes - shown
