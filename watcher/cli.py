@@ -248,6 +248,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .config import load_config
     from .evidence.history import diff_versions
     from .render import render_html, render_markdown, render_text
+    from .story import tell
 
     config = load_config(args.config)
     config.target(args.target)
@@ -256,9 +257,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     result = diff_versions(config, args.snapshots, args.target, args.region, args.rev_a, args.rev_b)
     cls = result.classification
     render = {"text": render_text, "markdown": render_markdown, "html": render_html}[args.format]
+    story = tell(result.changes, cls.events)
     header = (
         f"{args.target} ({args.region}) {result.rev_a[:10]}..{result.rev_b[:10]}: "
-        f"{len(result.changes)} changed sentences; categories: "
+        f"{story.summary} — {story.counts.line()} categories: "
         f"{', '.join(cls.categories) or 'none'}"
     )
     print(header if args.format == "text" else f"<!-- {header} -->")
