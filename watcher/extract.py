@@ -381,7 +381,11 @@ def _holds_blocks(node: LexborNode) -> bool:
         if tag not in _PLAIN_INLINE:
             plain = False
     # Text, links and emphasis only: no need to search deeper (the common case, and fast).
-    return not plain and node.css_first(_NESTING_SELECTOR) is not None
+    if plain:
+        return False
+    # A selector matches the element it is run from too: a list item or a cell with any
+    # other markup inside matches itself, with no search (most of a page's blocks).
+    return node.tag in _NESTING or node.css_first(_NESTING_SELECTOR) is not None
 
 
 def _title_like(block: Block) -> bool:
