@@ -128,7 +128,7 @@ _GROUP_MARK = re.compile(r"^#{1,6}\s+")  # `### For people …` written inside a
 _TABLE_PARTS = {"thead", "tbody", "tfoot"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Block:
     kind: str  # h, p, li, cell
     level: int  # heading level (7 for a title-like paragraph); list depth for li
@@ -183,40 +183,62 @@ def _walk(
 
     `first_kind` names the block that inline content directly inside `node` forms (an
     `li` holding a nested list contributes its own text as a list item).
+
+    This runs once for every container of the page, and its loop once for every child:
+    the common blocks (paragraphs, list items, headings) are made right here.
     """
     loose: list[LexborNode] = []
     loose_kind = first_kind or "p"
     notes_from: int | None = None  # annotations run from their first number to the next h1
+    append = out.append
     for child in node.iter(include_text=True):
         tag = child.tag
-        if tag in INLINE and not (tag in _WRAPPERS and _holds_blocks(child)):
-            loose.append(child)
-            continue
-        if tag in SKIP:
+        if tag in INLINE:
+            if tag not in _WRAPPERS or not _holds_blocks(child):
+                loose.append(child)
+                continue
+        elif tag in SKIP:
             continue
         if loose:
             _emit(out, loose_kind, depth, loose, anchors)
             loose = []
         cid = child.id
         inner = (*anchors, cid) if cid else anchors
-        start = len(out)
+        if tag == "p":
+            text = fold_ws(child.text())
+            if text:
+                block = Block("p", depth, text, [child], inner)
+                append(block)
+                if len(text) <= 3 and _ANNOTATION_NUMBER.match(text):
+                    block.note_start = True  # archived text: "21" alone, then its note
+                    if notes_from is None:
+                        notes_from = len(out) - 1
+            continue
+        if tag == "li":
+            if _holds_blocks(child):
+                _walk(child, inner, out, depth + 1, "li")
+            else:
+                text = fold_ws(child.text())
+                if text:
+                    append(Block("li", depth + 1, text, [child], inner))
+            continue
         if tag in HEADINGS:
             if tag == "h1" and notes_from is not None:
                 _mark_notes(out, notes_from)
                 notes_from = None
-            _emit(out, "h", int(tag[1]), [child], inner)
-        elif tag in LEAF_BLOCKS:
-            kind = "li" if tag == "li" else "cell" if tag in ("td", "th") else "p"
-            child_depth = depth + 1 if tag == "li" else depth
-            if tag != "p" and _holds_blocks(child):
-                _walk(child, inner, out, child_depth, kind)
+            text = fold_ws(child.text())
+            if text:
+                append(Block("h", int(tag[1]), text, [child], inner))
+            continue
+        start = len(out)
+        if tag in LEAF_BLOCKS:
+            kind = "cell" if tag in ("td", "th") else "p"
+            if _holds_blocks(child):
+                _walk(child, inner, out, depth, kind)
             elif kind == "cell" and child.css_first("br") is not None:
                 _emit_lines(out, child, inner, depth)
             else:
-                _emit(out, kind, child_depth, [child], inner)
-                if tag == "p" and len(out) > start and _ANNOTATION_NUMBER.match(out[-1].text):
-                    out[-1].note_start = True  # archived text: "21" alone, then its note
-                    notes_from = start if notes_from is None else notes_from
+                _emit(out, kind, depth, [child], inner)
         elif tag == "table":
             _walk_table(child, inner, out, depth)
         elif tag == "hr":
@@ -631,7 +653,9 @@ def _lowered(source: str, flags: int) -> re.Pattern[str] | None:
 def _hits(blocks: list[Block], among: list[int], patterns: tuple[re.Pattern[str], ...]) -> set[int]:
     texts = [blocks[i].text for i in among]
     joined = "\n".join(texts)
-    lowered = joined.lower()
+    # Lower-cased block by block, the same text as joined.lower() (a line break ends a word
+    # for the final sigma too), but most blocks are ASCII, which str.lower() does fast.
+    lowered = "\n".join([text.lower() for text in texts])
     starts, pos = [], 0
     for text in texts:
         starts.append(pos)
@@ -682,12 +706,17 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
 
     if rules.anchors:
         hits: dict[tuple[str, ...], list[str]] = {}
+        last: tuple[str, ...] | None = None  # neighbours share their anchors' tuple
+        found: list[str] = []
         for i, block in enumerate(blocks):
-            found = hits.get(block.anchors)
-            if found is None:
-                found = hits[block.anchors] = [
-                    r for r in rules.anchors if any(anchor_matches(r, a) for a in block.anchors)
-                ]
+            if block.anchors is not last:
+                last = block.anchors
+                cached = hits.get(last)
+                if cached is None:
+                    cached = hits[last] = [
+                        r for r in rules.anchors if any(anchor_matches(r, a) for a in last)
+                    ]
+                found = cached
             if found:
                 keep[i] = 1
                 matched["anchors"].update(found)
@@ -734,20 +763,30 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
     kept: list[int] = []
     paths: list[tuple[int, ...]] = []
     stack: list[int] = []
+    # Only headings, kept blocks and the starts of annotations change or read the stack of
+    # headings; the blocks between them are skipped (a scope that ended meanwhile is popped
+    # at the next of these all the same: an end that has passed stays passed).
+    previous_note = False
     for i, block in enumerate(blocks):
+        heading = block.kind == "h"
+        note = block.note
+        starts_note = block.note_start or (note and not previous_note)
+        previous_note = note
+        if not (heading or starts_note or keep[i]):
+            continue
         while stack and ends[stack[-1]] <= i:  # the scope of a row or group has ended
             stack.pop()
-        if block.note_start or (block.note and not (i and blocks[i - 1].note)):
+        if starts_note:
             # an annotation reads under its top-level section only, not the subsection it
             # happens to follow
             stack = [h for h in stack if blocks[h].level <= 1 and not blocks[h].note]
-        if block.is_heading:
+        if heading:
             while stack and blocks[stack[-1]].level >= block.level:
                 stack.pop()
             stack.append(i)
         if keep[i]:
             kept.append(i)
-            paths.append(tuple(stack[:-1]) if block.is_heading else tuple(stack))
+            paths.append(tuple(stack[:-1]) if heading else tuple(stack))
     record = {k: sorted(v) for k, v in matched.items()}
     if any(b.note_start for b in blocks):
         record["layers"] = ["annotations"]
