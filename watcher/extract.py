@@ -200,8 +200,9 @@ def _walk(
         elif tag in SKIP:
             continue
         if loose:
-            _emit(out, loose_kind, depth, loose, anchors)
-            loose = []
+            if len(loose) > 1 or loose[0].tag != "-text" or _has_text(loose[0]):
+                _emit(out, loose_kind, depth, loose, anchors)
+            loose = []  # (a lone whitespace text node between blocks makes no block)
         cid = child.id
         inner = (*anchors, cid) if cid else anchors
         if tag == "p":
@@ -255,6 +256,11 @@ def _walk(
         _emit(out, loose_kind, depth, loose, anchors)
     if notes_from is not None:
         _mark_notes(out, notes_from)
+
+
+def _has_text(node: LexborNode) -> bool:
+    text = node.text_content
+    return bool(text) and not text.isspace()  # isspace: the whitespace fold_ws removes
 
 
 _ANNOTATION_NUMBER = re.compile(r"^\d{1,3}$")
@@ -456,7 +462,7 @@ def section_ends(blocks: list[Block]) -> list[int]:
     ends = [i + 1 for i in range(len(blocks))]
     stack: list[int] = []
     for i, block in enumerate(blocks):
-        if not block.is_heading:
+        if block.kind != "h":  # (is_heading, without a call per block)
             continue
         while stack and blocks[stack[-1]].level >= block.level:
             ends[stack.pop()] = i
@@ -471,7 +477,7 @@ def section_ends(blocks: list[Block]) -> list[int]:
     next_break = len(blocks)
     for i in range(len(blocks) - 1, -1, -1):
         block = blocks[i]
-        if block.is_heading and next_break < ends[i] and (block.level > 1 or block.note):
+        if block.kind == "h" and next_break < ends[i] and (block.level > 1 or block.note):
             ends[i] = next_break
         if block.note_start or (block.note and not (i and blocks[i - 1].note)):
             next_break = i
@@ -706,6 +712,7 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
 
     if rules.anchors:
         hits: dict[tuple[str, ...], list[str]] = {}
+        by_id: dict[str, frozenset[str]] = {}  # the rules each id matches
         last: tuple[str, ...] | None = None  # neighbours share their anchors' tuple
         found: list[str] = []
         for i, block in enumerate(blocks):
@@ -713,9 +720,15 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
                 last = block.anchors
                 cached = hits.get(last)
                 if cached is None:
-                    cached = hits[last] = [
-                        r for r in rules.anchors if any(anchor_matches(r, a) for a in last)
-                    ]
+                    matching: set[str] = set()
+                    for a in last:
+                        rules_of = by_id.get(a)
+                        if rules_of is None:
+                            rules_of = by_id[a] = frozenset(
+                                r for r in rules.anchors if anchor_matches(r, a)
+                            )
+                        matching |= rules_of
+                    cached = hits[last] = [r for r in rules.anchors if r in matching]
                 found = cached
             if found:
                 keep[i] = 1
