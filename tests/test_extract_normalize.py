@@ -223,3 +223,40 @@ def test_both_markdown_renderers_give_the_same_snapshot(name):
     ]
     assert snapshots[0] == snapshots[1]
     assert "AI <script>alert(1)</script>" in snapshots[0].replace("\\", "")
+
+
+AI_TERMS_BEHIND_DIALOG = "meta-ai/terms-of-service/2026-01-21.html"
+
+
+@pytest.mark.parametrize("target_id", ["meta-ai-terms-eu", "meta-ai-terms"])
+def test_ai_terms_behind_metas_cookie_dialog_are_the_page_not_a_consent_wall(target_id):
+    """Archived (and fetched without a browser) with Meta's cookie dialog open, the AI terms
+    sit behind it in `<div id=scrollview aria-hidden=true>`: a modal hides the page from
+    screen readers, not from the screen. The dialog is the banner; the terms are recorded."""
+    from watcher.process import process_page
+
+    target = CONFIG.target(target_id)
+    html = fixture_text(AI_TERMS_BEHIND_DIALOG)
+    obs = process_page(html, "text/html; charset=utf-8", target.url, target, target.regions[0])
+    assert obs.text.startswith("# Personal Information\n")
+    assert "improve AI at Meta" in obs.text
+    assert "cookie" not in obs.text.lower()
+    assert obs.page_chars > 14_000  # the terms, not the dialog's 1,458 characters
+
+
+def test_a_cookie_dialog_with_little_behind_it_is_still_a_consent_wall():
+    """Only a page that outweighs the banner is kept: Meta's dialog over a short aria-hidden
+    page (or over nothing) is the consent wall it always was."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from watcher.errors import BlockedError
+    from watcher.verify import verify_page
+
+    target = CONFIG.target("meta-ai-terms-eu")
+    dialog = LexborHTMLParser(fixture_text(AI_TERMS_BEHIND_DIALOG)).css_first("[role=dialog]")
+    assert dialog is not None and dialog.html
+    behind = "<div aria-hidden='true'><p>Log in to see the AI Terms of Service.</p></div>"
+    for page in (dialog.html, behind + dialog.html):
+        doc = Document(f"<html><body>{page}</body></html>", target.url)
+        with pytest.raises(BlockedError, match="consent wall"):
+            verify_page(doc, target, "eu")

@@ -128,7 +128,7 @@ _GROUP_MARK = re.compile(r"^#{1,6}\s+")  # `### For people …` written inside a
 _TABLE_PARTS = {"thead", "tbody", "tfoot"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Block:
     kind: str  # h, p, li, cell
     level: int  # heading level (7 for a title-like paragraph); list depth for li
@@ -183,40 +183,63 @@ def _walk(
 
     `first_kind` names the block that inline content directly inside `node` forms (an
     `li` holding a nested list contributes its own text as a list item).
+
+    This runs once for every container of the page, and its loop once for every child:
+    the common blocks (paragraphs, list items, headings) are made right here.
     """
     loose: list[LexborNode] = []
     loose_kind = first_kind or "p"
     notes_from: int | None = None  # annotations run from their first number to the next h1
+    append = out.append
     for child in node.iter(include_text=True):
         tag = child.tag
-        if tag in INLINE and not (tag in _WRAPPERS and _holds_blocks(child)):
-            loose.append(child)
-            continue
-        if tag in SKIP:
+        if tag in INLINE:
+            if tag not in _WRAPPERS or not _holds_blocks(child):
+                loose.append(child)
+                continue
+        elif tag in SKIP:
             continue
         if loose:
-            _emit(out, loose_kind, depth, loose, anchors)
-            loose = []
+            if len(loose) > 1 or loose[0].tag != "-text" or _has_text(loose[0]):
+                _emit(out, loose_kind, depth, loose, anchors)
+            loose = []  # (a lone whitespace text node between blocks makes no block)
         cid = child.id
         inner = (*anchors, cid) if cid else anchors
-        start = len(out)
+        if tag == "p":
+            text = fold_ws(child.text())
+            if text:
+                block = Block("p", depth, text, [child], inner)
+                append(block)
+                if len(text) <= 3 and _ANNOTATION_NUMBER.match(text):
+                    block.note_start = True  # archived text: "21" alone, then its note
+                    if notes_from is None:
+                        notes_from = len(out) - 1
+            continue
+        if tag == "li":
+            if _holds_blocks(child):
+                _walk(child, inner, out, depth + 1, "li")
+            else:
+                text = fold_ws(child.text())
+                if text:
+                    append(Block("li", depth + 1, text, [child], inner))
+            continue
         if tag in HEADINGS:
             if tag == "h1" and notes_from is not None:
                 _mark_notes(out, notes_from)
                 notes_from = None
-            _emit(out, "h", int(tag[1]), [child], inner)
-        elif tag in LEAF_BLOCKS:
-            kind = "li" if tag == "li" else "cell" if tag in ("td", "th") else "p"
-            child_depth = depth + 1 if tag == "li" else depth
-            if tag != "p" and _holds_blocks(child):
-                _walk(child, inner, out, child_depth, kind)
+            text = fold_ws(child.text())
+            if text:
+                append(Block("h", int(tag[1]), text, [child], inner))
+            continue
+        start = len(out)
+        if tag in LEAF_BLOCKS:
+            kind = "cell" if tag in ("td", "th") else "p"
+            if _holds_blocks(child):
+                _walk(child, inner, out, depth, kind)
             elif kind == "cell" and child.css_first("br") is not None:
                 _emit_lines(out, child, inner, depth)
             else:
-                _emit(out, kind, child_depth, [child], inner)
-                if tag == "p" and len(out) > start and _ANNOTATION_NUMBER.match(out[-1].text):
-                    out[-1].note_start = True  # archived text: "21" alone, then its note
-                    notes_from = start if notes_from is None else notes_from
+                _emit(out, kind, depth, [child], inner)
         elif tag == "table":
             _walk_table(child, inner, out, depth)
         elif tag == "hr":
@@ -233,6 +256,11 @@ def _walk(
         _emit(out, loose_kind, depth, loose, anchors)
     if notes_from is not None:
         _mark_notes(out, notes_from)
+
+
+def _has_text(node: LexborNode) -> bool:
+    text = node.text_content
+    return bool(text) and not text.isspace()  # isspace: the whitespace fold_ws removes
 
 
 _ANNOTATION_NUMBER = re.compile(r"^\d{1,3}$")
@@ -381,7 +409,11 @@ def _holds_blocks(node: LexborNode) -> bool:
         if tag not in _PLAIN_INLINE:
             plain = False
     # Text, links and emphasis only: no need to search deeper (the common case, and fast).
-    return not plain and node.css_first(_NESTING_SELECTOR) is not None
+    if plain:
+        return False
+    # A selector matches the element it is run from too: a list item or a cell with any
+    # other markup inside matches itself, with no search (most of a page's blocks).
+    return node.tag in _NESTING or node.css_first(_NESTING_SELECTOR) is not None
 
 
 def _title_like(block: Block) -> bool:
@@ -430,7 +462,7 @@ def section_ends(blocks: list[Block]) -> list[int]:
     ends = [i + 1 for i in range(len(blocks))]
     stack: list[int] = []
     for i, block in enumerate(blocks):
-        if not block.is_heading:
+        if block.kind != "h":  # (is_heading, without a call per block)
             continue
         while stack and blocks[stack[-1]].level >= block.level:
             ends[stack.pop()] = i
@@ -445,7 +477,7 @@ def section_ends(blocks: list[Block]) -> list[int]:
     next_break = len(blocks)
     for i in range(len(blocks) - 1, -1, -1):
         block = blocks[i]
-        if block.is_heading and next_break < ends[i] and (block.level > 1 or block.note):
+        if block.kind == "h" and next_break < ends[i] and (block.level > 1 or block.note):
             ends[i] = next_break
         if block.note_start or (block.note and not (i and blocks[i - 1].note)):
             next_break = i
@@ -627,7 +659,9 @@ def _lowered(source: str, flags: int) -> re.Pattern[str] | None:
 def _hits(blocks: list[Block], among: list[int], patterns: tuple[re.Pattern[str], ...]) -> set[int]:
     texts = [blocks[i].text for i in among]
     joined = "\n".join(texts)
-    lowered = joined.lower()
+    # Lower-cased block by block, the same text as joined.lower() (a line break ends a word
+    # for the final sigma too), but most blocks are ASCII, which str.lower() does fast.
+    lowered = "\n".join([text.lower() for text in texts])
     starts, pos = [], 0
     for text in texts:
         starts.append(pos)
@@ -678,12 +712,24 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
 
     if rules.anchors:
         hits: dict[tuple[str, ...], list[str]] = {}
+        by_id: dict[str, frozenset[str]] = {}  # the rules each id matches
+        last: tuple[str, ...] | None = None  # neighbours share their anchors' tuple
+        found: list[str] = []
         for i, block in enumerate(blocks):
-            found = hits.get(block.anchors)
-            if found is None:
-                found = hits[block.anchors] = [
-                    r for r in rules.anchors if any(anchor_matches(r, a) for a in block.anchors)
-                ]
+            if block.anchors is not last:
+                last = block.anchors
+                cached = hits.get(last)
+                if cached is None:
+                    matching: set[str] = set()
+                    for a in last:
+                        rules_of = by_id.get(a)
+                        if rules_of is None:
+                            rules_of = by_id[a] = frozenset(
+                                r for r in rules.anchors if anchor_matches(r, a)
+                            )
+                        matching |= rules_of
+                    cached = hits[last] = [r for r in rules.anchors if r in matching]
+                found = cached
             if found:
                 keep[i] = 1
                 matched["anchors"].update(found)
@@ -730,20 +776,30 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
     kept: list[int] = []
     paths: list[tuple[int, ...]] = []
     stack: list[int] = []
+    # Only headings, kept blocks and the starts of annotations change or read the stack of
+    # headings; the blocks between them are skipped (a scope that ended meanwhile is popped
+    # at the next of these all the same: an end that has passed stays passed).
+    previous_note = False
     for i, block in enumerate(blocks):
+        heading = block.kind == "h"
+        note = block.note
+        starts_note = block.note_start or (note and not previous_note)
+        previous_note = note
+        if not (heading or starts_note or keep[i]):
+            continue
         while stack and ends[stack[-1]] <= i:  # the scope of a row or group has ended
             stack.pop()
-        if block.note_start or (block.note and not (i and blocks[i - 1].note)):
+        if starts_note:
             # an annotation reads under its top-level section only, not the subsection it
             # happens to follow
             stack = [h for h in stack if blocks[h].level <= 1 and not blocks[h].note]
-        if block.is_heading:
+        if heading:
             while stack and blocks[stack[-1]].level >= block.level:
                 stack.pop()
             stack.append(i)
         if keep[i]:
             kept.append(i)
-            paths.append(tuple(stack[:-1]) if block.is_heading else tuple(stack))
+            paths.append(tuple(stack[:-1]) if heading else tuple(stack))
     record = {k: sorted(v) for k, v in matched.items()}
     if any(b.note_start for b in blocks):
         record["layers"] = ["annotations"]

@@ -10,6 +10,7 @@ objection forms (`facebook.com/help/contact/<id>`) live in them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborNode
@@ -73,8 +74,10 @@ def _same_page(a: str, b: str) -> bool:
     return (sa.netloc.lower(), sa.path.rstrip("/")) == (sb.netloc.lower(), sb.path.rstrip("/"))
 
 
+@lru_cache(maxsize=4096)
 def clean_url(href: str, base: str) -> str | None:
-    """The stable form of a link target, or None when the link should be reduced to its text."""
+    """The stable form of a link target, or None when the link should be reduced to its text.
+    (Cached: a page repeats its links, and most links are the same from fetch to fetch.)"""
     href = href.strip()
     if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:")):
         return None

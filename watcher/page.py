@@ -24,6 +24,12 @@ _FOLDS = (
 
 
 def fold_ws(text: str) -> str:
+    """One space between words, none at the ends. Most texts are folded already: printable
+    text holds no whitespace but U+0020 (every other character str.split() splits on is a
+    control or separator character), so without two spaces in a row or at an end it is
+    returned as it is, at a fraction of the cost of splitting it into words."""
+    if text.isprintable() and "  " not in text and text[:1] != " " != text[-1:]:
+        return text
     return " ".join(text.split())
 
 
@@ -51,11 +57,18 @@ def fold_text(text: str) -> str:
 
 
 _ESCAPED_BR = re.compile(r"&lt;br\s*/?&gt;", re.I)
-_HIDDEN_SELECTOR = (
-    '[hidden],[aria-hidden="true"],[style*="display:none" i],'
+_HIDDEN_BY_STYLE = (
+    '[hidden],[style*="display:none" i],'
     '[style*="display: none" i],[style*="visibility:hidden" i],'
     '[style*="visibility: hidden" i]'
 )
+_ARIA_HIDDEN = '[aria-hidden="true"]'
+_HIDDEN_SELECTOR = f"{_HIDDEN_BY_STYLE},{_ARIA_HIDDEN}"
+# A cookie or consent dialog, as the browser fetcher dismisses one (fetch/browser.py): a
+# dialog about cookies or consent, short enough to be a banner rather than content.
+_DIALOG_SELECTOR = "[role=dialog],[role=alertdialog],dialog,[aria-modal=true]"
+_CONSENT = re.compile(r"cookie|consent", re.I)
+BANNER_MAX_CHARS = 3000
 
 
 # A wall is a short page. A long policy that merely carries a banner is still the policy.
@@ -225,6 +238,37 @@ def _depth_error() -> ExtractionError:
     )
 
 
+def _drop_consent_banner(tree: LexborHTMLParser) -> bool:
+    """Remove a cookie or consent dialog shown over the page, and say whether the page behind
+    it was hidden with aria-hidden (what a modal dialog does while it is open: the page is
+    there, on screen, hidden only from screen readers). Meta's AI terms, fetched without a
+    browser, come so: the terms in `<div id=scrollview aria-hidden=true>` behind the dialog.
+    Only when the page behind holds more text than the banner does the banner go; a page
+    that is little more than the dialog stays a consent wall."""
+    banners: list[LexborNode] = []
+    inside: set[int] = set()
+    for dialog in tree.css(_DIALOG_SELECTOR):
+        if dialog.mem_id in inside:
+            continue  # within a banner already found
+        text = fold_ws(dialog.text(separator=" "))
+        if len(text) <= BANNER_MAX_CHARS and _CONSENT.search(text):
+            banners.append(dialog)
+            inside.update(n.mem_id for n in dialog.traverse())
+    if not banners:
+        return False
+    banner_chars = sum(len(fold_ws(b.text(separator=" "))) for b in banners)
+    behind = sum(
+        len(fold_ws(n.text(separator=" ")))
+        for n in tree.css(_ARIA_HIDDEN)
+        if n.mem_id not in inside
+    )
+    if behind <= banner_chars:
+        return False
+    for banner in banners:
+        banner.decompose()
+    return True
+
+
 class Document:
     """A parsed page. Scripts and styles are stripped once, at parse time."""
 
@@ -238,8 +282,11 @@ class Document:
         if html.count("<") > MAX_DEPTH - 3 and self.tree.css_first(_DEEP_SELECTOR) is not None:
             raise _depth_error()
         self.tree.strip_tags(["script", "style", "noscript", "template"])
+        hidden = _HIDDEN_SELECTOR
+        if ("dialog" in html or "aria-modal" in html) and _drop_consent_banner(self.tree):
+            hidden = _HIDDEN_BY_STYLE  # the page behind the banner is the page
         # Hidden elements are removed up front, so the walk need not inspect attributes.
-        for node in self.tree.css(_HIDDEN_SELECTOR):
+        for node in self.tree.css(hidden):
             node.decompose()
 
     @classmethod

@@ -130,14 +130,17 @@ def reprocess(raw: RawPage, target: Target, region: str) -> Observation:
     return obs
 
 
-def input_key(page: Page, target: Target, region: str) -> str:
-    """A fingerprint of everything a snapshot is made from: the page's bytes, where they came
-    from, the target's rules and watcher's own code. Equal keys give equal snapshots."""
+def input_key(page: Page, target: Target, region: str, content_sha256: str | None = None) -> str:
+    """A fingerprint of everything a snapshot is made from: the page's bytes (by their
+    sha256, which the capture record has already computed), where they came from, the
+    target's rules and watcher's own code. Equal keys give equal snapshots."""
+    if content_sha256 is None:
+        content_sha256 = hashlib.sha256(page.content.encode("utf-8", "surrogatepass")).hexdigest()
     digest = hashlib.sha256(_code_fingerprint().encode())
     for part in (repr(target), region, page.final_url, page.content_type):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(page.content.encode("utf-8", "surrogatepass"))
+    digest.update(content_sha256.encode())
     return digest.hexdigest()
 
 
@@ -159,7 +162,7 @@ def observe(
         page = fetchers.fetch(target, region)
         check_status(page.status, page.final_url)
         raw = capture_of(page, target, region, now)
-        key = input_key(page, target, region.code)
+        key = input_key(page, target, region.code, raw.capture.sha256)
         if known is not None and known.meta.input == key:
             return Observation(
                 text=known.text,

@@ -26,7 +26,7 @@ from .classify import Classification, alerting
 from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, StoreError, WatcherError
-from .evidence.captures import read_capture
+from .evidence.captures import read_capture, read_record
 from .evidence.commits import commit_message, snapshot_trailer, upgrade_message
 from .evidence.feed import change_entry, feed_path
 from .evidence.git import GitRepo
@@ -316,8 +316,11 @@ class Runner:
         it was recorded. A different text is watcher's change, recorded as an upgrade (no
         alert) before anything fetched now is compared; the new fetch is then compared with
         the upgraded text, so only Meta's changes read as changes."""
+        record = read_record(self.store.root, target.id, region.code)
+        if record is None or record.rules == rules_fingerprint(target):
+            return known  # read with today's rules: the page itself need not be read
         raw = read_capture(self.store.root, target.id, region.code)
-        if raw is None or raw.capture.rules == rules_fingerprint(target):
+        if raw is None:
             return known
         try:
             redone = reprocess(raw, target, region.code)

@@ -88,6 +88,16 @@ def parse_capture(record: str, pages: dict[str, str | None]) -> RawPage | None:
     return RawPage(content, capture) if content is not None else None
 
 
+def read_record(snapshots: str | Path, target: str, region: str) -> Capture | None:
+    """The capture record alone (a few hundred bytes), without the page it describes."""
+    record = capture_paths(snapshots, target, region)[2]
+    try:
+        text = record.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Capture.from_json(json.loads(text))
+
+
 def read_capture(snapshots: str | Path, target: str, region: str) -> RawPage | None:
     """The stored raw capture of a snapshot in the working tree, if it has one."""
     html, md, record = capture_paths(snapshots, target, region)
