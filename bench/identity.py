@@ -79,8 +79,10 @@ def fixture_jobs(root: Path, targets: list[Any]) -> Iterator[Job]:
             for form, content, kind, base in forms:
                 yield (f"fixture:{name}|{form}|{target.id}", target.id, content, kind, base)
             component = target.archive.component if target.archive else None
-            if markdown and component and any(
-                line.strip() == SEPARATOR for line in text.splitlines()
+            if (
+                markdown
+                and component
+                and any(line.strip() == SEPARATOR for line in text.splitlines())
             ):
                 part = component_of(text, component)
                 if part is not None:

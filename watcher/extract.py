@@ -260,7 +260,7 @@ def _walk(
 
 def _has_text(node: LexborNode) -> bool:
     text = node.text_content
-    return bool(text) and not text.isspace()  # isspace: the whitespace fold_ws removes
+    return text is not None and text != "" and not text.isspace()  # what fold_ws removes
 
 
 _ANNOTATION_NUMBER = re.compile(r"^\d{1,3}$")
