@@ -13,7 +13,7 @@ LAYERS: list[set[str]] = [
     {"watcher", "errors", "models", "secrets", "env"},
     {"page", "config"},
     {"fetch.policy", "verify", "extract", "normalize", "diff"},
-    {"fetch.http", "fetch.browser", "fetch", "classify", "evidence", "evidence.git"},
+    {"fetch.http", "fetch.browser", "fetch", "classify", "evidence", "evidence.git", "stable"},
     {"evidence.store", "evidence.captures", "evidence.lock", "render", "story", "process"},
     {"evidence.commits", "evidence.feed"},
     {"evidence.outbox", "evidence.history", "alerts"},

@@ -242,6 +242,9 @@ class Result:
     events: list[str] = field(default_factory=list)
     alert: bool = False
     same_input: bool = False  # the page was byte-identical to the snapshot's source
+    # the page differed from the snapshot's source only in what no snapshot reads (tracking
+    # values, CDN hosts, class names, nonces, scripts, styles: see watcher.stable)
+    same_stable_form: bool = False
     internal: bool = False  # a bug in watcher, not a page failure: never a failure streak
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +264,7 @@ class Result:
             "sentences": self.sentences,
             "alert": self.alert,
             "same_input": self.same_input,
+            "same_stable_form": self.same_stable_form,
             "internal": self.internal,
         }
 

@@ -25,6 +25,8 @@ from .fetch.policy import Page
 from .models import Config, Region, SnapshotMeta, Status, Target
 from .normalize import render_markdown, sentences_of
 from .page import Document, looks_like_markdown
+from .stable import exposed, stable_digest
+from .stable import version as stable_version
 from .verify import check_complete, check_status, detect_wall, served_variant, verify_page
 
 log = logging.getLogger("watcher")
@@ -41,6 +43,9 @@ class Observation:
     final_url: str = ""
     input_key: str = ""  # what the text was made from; see input_key()
     reused: bool = False  # the input was the stored snapshot's own: nothing was processed
+    # the page differed from the one `known` was made from only in what no snapshot reads
+    # (its stable form was equal): nothing was processed
+    same_stable_form: bool = False
     raw: RawPage | None = None  # the page it was made from, to keep with the record
 
 
@@ -111,8 +116,21 @@ def capture_of(page: Page, target: Target, region: Region, captured_at: str) -> 
             rules=rules_fingerprint(target),
             sha256=hashlib.sha256(data).hexdigest(),
             bytes=len(data),
+            stable=stable_digest(data, page.final_url, page.content_type),
         ),
     )
+
+
+def stable_basis(raw: RawPage | None) -> str | None:
+    """The stable digest of a stored capture, computed again when it was stored by another
+    version of the stable form (or none: older records)."""
+    if raw is None:
+        return None
+    capture = raw.capture
+    if capture.stable.startswith(stable_version() + ":"):
+        return capture.stable
+    data = raw.content.encode("utf-8", "surrogatepass")
+    return stable_digest(data, capture.final_url or capture.url, capture.content_type or None)
 
 
 def reprocess(raw: RawPage, target: Target, region: str) -> Observation:
@@ -151,11 +169,15 @@ def observe(
     region: Region,
     known: Snapshot | None = None,
     now: str = "",
+    basis: str | None = None,
 ) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
 
     When the page is byte for byte what `known` was made from (its `input` key), its text is
-    reused without processing: an unchanged, stable page costs a fetch and a hash.
+    reused without processing: an unchanged, stable page costs a fetch and a hash. So it is
+    when the page's stable form equals `basis`, the stable digest of the page `known` was
+    made from by today's rules (see watcher.stable), unless `known` shows something the
+    stable form masks: an unchanged live page costs a fetch and a masked hash.
     """
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
@@ -163,7 +185,15 @@ def observe(
         check_status(page.status, page.final_url)
         raw = capture_of(page, target, region, now)
         key = input_key(page, target, region.code, raw.capture.sha256)
-        if known is not None and known.meta.input == key:
+        same_bytes = known is not None and known.meta.input == key
+        same_form = (
+            not same_bytes
+            and known is not None
+            and basis is not None
+            and raw.capture.stable == basis
+            and not exposed(known.text)
+        )
+        if known is not None and (same_bytes or same_form):
             return Observation(
                 text=known.text,
                 sentences=known.sentences,
@@ -172,6 +202,7 @@ def observe(
                 final_url=page.final_url,
                 input_key=key,
                 reused=True,
+                same_stable_form=same_form,
                 raw=raw,
             )
         try:

@@ -46,9 +46,11 @@ from .process import (
     recent_sizes,
     reprocess,
     rules_fingerprint,
+    stable_basis,
     usual_sizes,
 )
 from .report import RunReport
+from .stable import version as stable_version
 from .story import headline
 
 log = logging.getLogger("watcher")
@@ -78,6 +80,12 @@ class Pending:
     def as_known(self) -> Snapshot:
         """The first fetch's result, as the snapshot a second fetch is compared with."""
         return as_snapshot(self.observation)
+
+    @property
+    def basis(self) -> str | None:
+        """The first fetch's stable digest: a second fetch equal to it needs no processing."""
+        raw = self.observation.raw
+        return raw.capture.stable if raw is not None and raw.capture.stable else None
 
 
 @dataclass
@@ -174,7 +182,7 @@ class Runner:
                         pending.append(item)
             # the second fetch reuses the first one's result when its bytes are the same
             second = [
-                pool.submit(self._observe, fetchers, p.target, p.region, p.as_known())
+                pool.submit(self._observe, fetchers, p.target, p.region, p.as_known(), p.basis)
                 for p in to_confirm
             ]
             second.reverse()
@@ -245,17 +253,20 @@ class Runner:
         target: Target,
         region: Region,
         first: Snapshot | None = None,
+        first_basis: str | None = None,
     ) -> Observation | WatcherError | InternalError:
         try:
             fetchers.http.run_deadline.check()  # no page starts after fetch.run_deadline
+            basis = first_basis
             if first is None:  # the first fetch: compare with the stored snapshot
                 known = self.store.read(target.id, region.code)
                 if known is not None:
-                    known = self._upgrade(target, region, known)
+                    known, basis = self._upgrade(target, region, known)
                     self._snapshots[(target.id, region.code)] = known
             else:  # the confirming fetch: compare with the first one
                 known = first
-            return observe(fetchers, self.config, target, region, known, alerts.iso(self.now()))
+            now = alerts.iso(self.now())
+            return observe(fetchers, self.config, target, region, known, now, basis)
         except WatcherError as exc:
             return exc
         except Exception as exc:  # a bug in watcher: reported as such, never as the page's
@@ -279,7 +290,8 @@ class Runner:
             self._fail(result, outcome)
             return None
         result.sentences = outcome.sentences
-        result.same_input = outcome.reused
+        result.same_input = outcome.reused and not outcome.same_stable_form
+        result.same_stable_form = outcome.same_stable_form
         old = self._snapshots.get((target.id, region.code))
         status, reason, changes, classification = assess(old, outcome, target, self.config)
         if status == Status.UNCHANGED:
@@ -311,17 +323,26 @@ class Runner:
         )
         return False
 
-    def _upgrade(self, target: Target, region: Region, known: Snapshot) -> Snapshot:
+    def _upgrade(
+        self, target: Target, region: Region, known: Snapshot
+    ) -> tuple[Snapshot, str | None]:
         """Re-read the stored raw capture when the rules or the snapshot code changed since
         it was recorded. A different text is watcher's change, recorded as an upgrade (no
         alert) before anything fetched now is compared; the new fetch is then compared with
-        the upgraded text, so only Meta's changes read as changes."""
+        the upgraded text, so only Meta's changes read as changes.
+
+        Returns the snapshot to compare with, and the stable digest of the capture it is
+        today's reading of (None when there is no such capture)."""
         record = read_record(self.store.root, target.id, region.code)
-        if record is None or record.rules == rules_fingerprint(target):
-            return known  # read with today's rules: the page itself need not be read
+        if record is None:
+            return known, None
+        if record.rules == rules_fingerprint(target):  # read with today's rules
+            if record.stable.startswith(stable_version() + ":"):
+                return known, record.stable  # the page itself need not be read
+            return known, stable_basis(read_capture(self.store.root, target.id, region.code))
         raw = read_capture(self.store.root, target.id, region.code)
         if raw is None:
-            return known
+            return known, None
         try:
             redone = reprocess(raw, target, region.code)
         except WatcherError as exc:
@@ -332,14 +353,15 @@ class Runner:
                 region.code,
                 exc,
             )
-            return known
+            return known, None  # the recorded text is not today's reading of the capture
         raw.capture.rules = rules_fingerprint(target)
         redone.raw = raw
         if redone.text == known.text:
-            return known  # same text: nothing to record (the fingerprint waits for a change)
+            # same text: nothing to record (the fingerprint waits for a change)
+            return known, stable_basis(raw)
         changes = diff_snapshots(known.text, redone.text)
         self._upgrades[(target.id, region.code)] = Upgrade(target, region, redone, changes, known)
-        return as_snapshot(redone)
+        return as_snapshot(redone), stable_basis(raw)
 
     def _record_all(self, pending: list[Pending], upgraded: list[Result]) -> None:
         """Record the upgrades, then the confirmed changes, one commit each, in plan order.

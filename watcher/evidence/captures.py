@@ -44,6 +44,9 @@ class Capture:
     rules: str = ""  # fingerprint of the target's rules and the snapshot code
     sha256: str = ""  # of the stored page text, UTF-8
     bytes: int = 0
+    # the stable form's digest (see watcher.stable): equal for a later fetch that differs
+    # only in tracking values, CDN hosts, class names, nonces, scripts and styles
+    stable: str = ""
     source: dict[str, str] = field(default_factory=dict)  # archive, commit, date for imports
 
     def to_json(self) -> dict[str, Any]:
