@@ -9,10 +9,11 @@ reuses the text it is compared with (the stored snapshot, or a first fetch it co
 
 What is masked, and why no snapshot can read it:
 
-* the content of comments and of `<script>`, `<style>`, `<noscript>` and `<template>`
+* comments, and `<script>`, `<style>`, `<noscript>` and `<template>` elements whole
   (`page.Document` strips these elements with their content before anything reads the
-  page); the content of `<title>`, `<textarea>`, `<xmp>`, `<iframe>`, `<noembed>` and
-  `<noframes>` is kept as it is, and nothing inside it is masked;
+  page, and Meta adds and drops inline scripts from one response to the next); the
+  content of `<title>`, `<textarea>`, `<xmp>`, `<iframe>`, `<noembed>` and `<noframes>`
+  is kept as it is, and nothing inside it is masked;
 * the value of `class` and `nonce` attributes (no rule, selector or check reads them);
 * the value of a query parameter that `normalize.clean_url` drops (`DROP_PARAMS`, and
   names starting with `DROP_PREFIXES`), plain, `&amp;`-escaped or percent-encoded;
@@ -176,7 +177,7 @@ def stable_form(content: bytes) -> bytes:
         if not name:
             out.append(b"<!---->")
         elif name in _MASKED:
-            out.append(b"<" + name + b"></" + name + b">")
+            pass  # gone with its content, as Document strips it: how many there are is noise
         else:
             out.append(content[start:end])
         at = end
