@@ -461,11 +461,13 @@ def run_watcher(setup: Setup, repo: Path, tag: str, env: dict[str, str]) -> dict
         report = json.loads(out.read_text())
         statuses = Counter(r["status"] for r in report["results"])
         reused = sum(bool(r.get("same_input")) for r in report["results"])
+        stable = sum(bool(r.get("same_stable_form")) for r in report["results"])
     except (ValueError, KeyError):
-        statuses, reused = Counter({"unreadable output": 1}), 0
+        statuses, reused, stable = Counter({"unreadable output": 1}), 0, 0
     m["statuses"] = dict(statuses)
     m["changes"] = statuses.get("new", 0) + statuses.get("changed", 0)
     m["reused"] = reused
+    m["stable"] = stable  # pages skipped by their stable form (other bytes, same form)
     return m
 
 
@@ -624,6 +626,7 @@ def bench_size(
         if tool == "watcher":
             row["reused"] = median_of(runs, "reused")
             row["expected_reused"] = want_reused
+            row["stable"] = median_of(runs, "stable") if all("stable" in r for r in runs) else 0
         if not ok:
             log(f"WARNING: N={n} {scenario} {tool}: not the expected outcome, see {setup.out}")
         rows.append(row)
@@ -1090,8 +1093,8 @@ def markdown(data: dict[str, Any]) -> str:
             "",
             "| scenario | tool | wall | CPU | peak RSS | watcher ÷ urlwatch: wall / CPU / peak "
             "| ÷ floor (wall) | CPU per page | changes (expected) | skipped by hash | "
-            "requests |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+            "skipped by stable form | requests |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
         ]
         for s in data["scenarios"]:
             w = pick(data["runs"], pages=n, scenario=s, tool="watcher")
@@ -1108,9 +1111,10 @@ def markdown(data: dict[str, Any]) -> str:
                     else ""
                 )
                 reused = (
-                    f"{row['reused']:.0f} (expected {row['expected_reused']})"
+                    f"{row['reused']:.0f} (expected {row['expected_reused']}) | "
+                    f"{row.get('stable', 0):.0f}"
                     if tool == "watcher"
-                    else "–"
+                    else "– | –"
                 )
                 lines.append(
                     f"| {'**' + SCENARIO_LABEL[s] + '**' if tool == 'watcher' else ''} | {tool} "
