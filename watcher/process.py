@@ -97,10 +97,14 @@ def rules_fingerprint(target: Target) -> str:
     return digest.hexdigest()[:16]
 
 
-def capture_of(page: Page, target: Target, region: Region, captured_at: str) -> RawPage:
+def capture_of(
+    page: Page, target: Target, region: Region, captured_at: str, data: bytes | None = None
+) -> RawPage:
+    """The capture record of a fetched page (`data`: its UTF-8 bytes, when at hand)."""
     from .fetch.policy import proxy_for
 
-    data = page.content.encode("utf-8", "surrogatepass")
+    if data is None:
+        data = page.content.encode("utf-8", "surrogatepass")
     return RawPage(
         page.content,
         Capture(
@@ -116,7 +120,6 @@ def capture_of(page: Page, target: Target, region: Region, captured_at: str) -> 
             rules=rules_fingerprint(target),
             sha256=hashlib.sha256(data).hexdigest(),
             bytes=len(data),
-            stable=stable_digest(data, page.final_url, page.content_type),
         ),
     )
 
@@ -183,9 +186,12 @@ def observe(
     for attempt in range(attempts):
         page = fetchers.fetch(target, region)
         check_status(page.status, page.final_url)
-        raw = capture_of(page, target, region, now)
+        data = page.content.encode("utf-8", "surrogatepass")
+        raw = capture_of(page, target, region, now, data)
         key = input_key(page, target, region.code, raw.capture.sha256)
         same_bytes = known is not None and known.meta.input == key
+        if not same_bytes:  # (a page reused by its bytes is not recorded: no digest needed)
+            raw.capture.stable = stable_digest(data, page.final_url, page.content_type)
         same_form = (
             not same_bytes
             and known is not None
