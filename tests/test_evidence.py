@@ -232,3 +232,51 @@ def test_a_redirect_to_another_host_is_refused_unless_the_target_allows_it(
     assert _one(run_json(config, repo, capsys))["status"] == "new"
     capture = json.loads((repo / "snapshots/.captures/facebook-privacy-policy/eu.json").read_text())
     assert capture["url"] == origin.url("/old") and capture["final_url"] == moved
+
+
+def test_pages_waiting_for_their_commit_are_spooled_and_a_lost_spool_commits_nothing(
+    origin, proxies, repo, tmp_path, capsys
+):
+    """A run that records many pages keeps them on disk, not in memory, until the commit
+    (in the git directory: never in the working tree, never committed). The capture is the
+    page as served, byte for byte; a spool a killed run left behind is cleared; and a
+    spooled page that cannot be read makes no commit and writes no file."""
+    from watcher.evidence.captures import RawPage
+    from watcher.evidence.record import Recorder, Version
+    from watcher.evidence.store import SnapshotStore
+    from watcher.models import SnapshotMeta
+
+    crlf = fixture_text(EU_A).replace("\n", "\r\n")
+    origin.page("/policy", {"eu": crlf})
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    spool = repo / ".git" / "watcher-spool"
+    spool.mkdir()
+    (spool / "left-by-a-killed-run").write_bytes(b"x")
+    assert _one(run_json(config, repo, capsys))["status"] == "new"
+    assert not spool.exists()
+    page = repo / "snapshots/.captures/facebook-privacy-policy/eu.html"
+    assert page.read_bytes() == crlf.encode()
+    committed = GitRepo(repo).show_bytes(
+        "HEAD", "snapshots/.captures/facebook-privacy-policy/eu.html"
+    )
+    assert committed == crlf.encode()
+    assert "watcher-spool" not in git(repo, "log", "--name-only", "--format=")
+    # a spooled page gone before the commit: nothing committed, nothing written
+    head = git(repo, "rev-parse", "HEAD")
+    raw = read_capture(repo / "snapshots", "facebook-privacy-policy", "eu")
+    assert raw is not None
+    lost = tmp_path / "spooled-page"
+    store = SnapshotStore(repo / "snapshots")
+    recorder = Recorder(store, GitRepo(repo / "snapshots"))
+    meta = SnapshotMeta(target="t2", region="eu", sha256="x")
+    recorder.stage(Version("t2", "eu", "text\n", meta, "Record t2", RawPage("", raw.capture, lost)))
+    try:
+        recorder.commit()
+    except Exception as exc:
+        assert type(exc).__name__ == "StoreError" and "spooled-page" in str(exc)
+    else:
+        raise AssertionError("a commit was made from a lost spool")
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert not (repo / "snapshots/t2").exists()

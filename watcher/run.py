@@ -12,6 +12,7 @@ toward a failure alert.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from .classify import Classification, alerting
 from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, StoreError, WatcherError
-from .evidence.captures import read_capture, read_record
+from .evidence.captures import RawPage, read_capture, read_record
 from .evidence.commits import commit_message, snapshot_trailer, upgrade_message
 from .evidence.feed import change_entry, feed_path
 from .evidence.git import GitRepo
@@ -54,6 +55,7 @@ from .stable import version as stable_version
 from .story import headline
 
 log = logging.getLogger("watcher")
+SPOOL = "watcher-spool"  # in the git directory: pages waiting for their commit
 
 
 def _git_date(when: datetime) -> str:
@@ -123,6 +125,7 @@ class Runner:
         self._upgrades: dict[tuple[str, str], Upgrade] = {}
         self._states: dict[str, Outbox] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
+        self._spool_dir: Path | None = None
 
     def run(
         self,
@@ -147,6 +150,8 @@ class Runner:
         if self.repo is not None:
             recover_index_lock(self.repo, self.started_wall)
             committed_state(self.store, self.repo)
+            self._spool_dir = self.repo.git_path(SPOOL)
+            shutil.rmtree(self._spool_dir, ignore_errors=True)  # left by a killed run
         results: dict[tuple[str, str], Result] = {}
         pending: list[Pending] = []
         with (
@@ -192,6 +197,8 @@ class Runner:
         order = {key: i for i, key in enumerate(results)}
         pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
         self._record_all(pending, [results[k] for k in results if k in self._upgrades])
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
         extra: dict[str, Any] = {}
         if self.repo is not None:
             self._track_failures(list(results.values()))
@@ -300,7 +307,19 @@ class Runner:
         if status == Status.ERROR:
             self._fail(result, ExtractionError(reason or "broken capture"))
             return None
+        self._spool(target, region, outcome)
         return Pending(target, region, result, outcome, changes, old, classification)
+
+    def _spool(self, target: Target, region: Region, obs: Observation) -> None:
+        """Move a page waiting to be recorded from memory to a file in the git directory:
+        a first run records every page, and none of them need stay in memory until then."""
+        raw = obs.raw
+        if self._spool_dir is None or raw is None or raw.spool is not None:
+            return
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self._spool_dir / f"{target.id}--{region.code}"
+        path.write_bytes(raw.content.encode("utf-8", "surrogatepass"))
+        obs.raw = RawPage("", raw.capture, spool=path)
 
     def _confirm(self, item: Pending, second: Observation | WatcherError | InternalError) -> bool:
         """A change counts only when a second fetch gives the same text."""

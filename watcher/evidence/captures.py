@@ -64,10 +64,19 @@ class Capture:
 
 @dataclass
 class RawPage:
-    """A raw page with its capture record."""
+    """A raw page with its capture record. A page waiting for its commit may be spooled:
+    its UTF-8 bytes in a file (`spool`) and `content` empty, so that a run that records
+    hundreds of pages never holds them all in memory (see evidence.record)."""
 
     content: str
     capture: Capture
+    spool: Path | None = None
+
+    def data(self) -> bytes | Path:
+        """The page's bytes, or the spooled file that holds them."""
+        if self.spool is not None:
+            return self.spool
+        return self.content.encode("utf-8", "surrogatepass")
 
     def record_text(self) -> str:
         return json.dumps(self.capture.to_json(), indent=2, sort_keys=True) + "\n"

@@ -6,11 +6,13 @@ Nothing here knows what a snapshot or a commit message means (that is `commits.p
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from .. import env
 from ..errors import StoreError
@@ -23,7 +25,9 @@ class NewCommit:
     (`<unix seconds> <+hhmm>`; the author date of an imported version is the archive's)."""
 
     message: str
-    files: dict[str, bytes]
+    # a file's bytes, or the path of a spooled file holding them (a raw page waiting for
+    # its commit on disk, not in memory: see evidence.record)
+    files: dict[str, bytes | Path]
     author_date: str | None = None
     committer_date: str | None = None
     deleted: tuple[str, ...] = ()
@@ -122,38 +126,46 @@ class GitRepo:
             ident = f"watcher <watcher@users.noreply.github.com> {int(time.time())} +0000"
         who, _, now = ident.rpartition(">")
         who += ">"
-        stream = bytearray()
-        for mark, commit in enumerate(commits, start=1):
-            data = redact(commit.message).encode()
-            author = f"{who} {commit.author_date or now.strip()}"
-            committer = f"{who} {commit.committer_date or now.strip()}"
-            stream += (
-                f"commit {ref}\nmark :{mark}\nauthor {author}\ncommitter {committer}\n".encode()
-            )
-            stream += f"data {len(data)}\n".encode() + data + b"\n"
-            if mark == 1 and parent:
-                stream += f"from {parent}\n".encode()
-            for rel in commit.deleted:
-                stream += f"D {_quote_path(rel)}\n".encode()
-            for rel, content in commit.files.items():
-                stream += f"M 100644 inline {_quote_path(rel)}\ndata {len(content)}\n".encode()
-                stream += content + b"\n"
-        stream += b"done\n"
-        with tempfile.NamedTemporaryFile(prefix="watcher-marks-", delete=False) as marks:
+        with (
+            tempfile.NamedTemporaryFile(prefix="watcher-marks-", delete=False) as marks,
+            tempfile.TemporaryFile() as errors,
+        ):
             marks_path = marks.name
-        try:
-            out = subprocess.run(
-                ["git", "fast-import", "--quiet", "--done", f"--export-marks={marks_path}"],
-                cwd=self.top,
-                input=bytes(stream),
-                capture_output=True,
-                env=env.subprocess_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C"),
-            )
-            if out.returncode != 0:
-                raise StoreError(f"git fast-import failed: {redact(out.stderr.decode().strip())}")
-            shas = dict(line.split() for line in Path(marks_path).read_text().splitlines())
-        finally:
-            Path(marks_path).unlink(missing_ok=True)
+            try:
+                process = subprocess.Popen(
+                    ["git", "fast-import", "--quiet", "--done", f"--export-marks={marks_path}"],
+                    cwd=self.top,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    env=env.subprocess_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C"),
+                )
+                assert process.stdin is not None
+                try:  # streamed commit by commit: a run's pages are never all in memory
+                    for mark, commit in enumerate(commits, start=1):
+                        process.stdin.write(_commit_head(commit, mark, ref, who, now, parent))
+                        for rel, content in commit.files.items():
+                            _write_file(process.stdin, rel, content)
+                    process.stdin.write(b"done\n")
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # fast-import stopped: its error is read below
+                except BaseException as exc:  # no `done`: fast-import moves no branch
+                    process.kill()
+                    process.wait()
+                    with contextlib.suppress(OSError):
+                        process.stdin.close()
+                    if isinstance(exc, OSError):  # a spooled page could not be read
+                        raise StoreError(f"commit not made: {exc}") from exc
+                    raise
+                returncode = process.wait()
+                if returncode != 0:
+                    errors.seek(0)
+                    message = errors.read().decode(errors="replace").strip()
+                    raise StoreError(f"git fast-import failed: {redact(message)}")
+                shas = dict(line.split() for line in Path(marks_path).read_text().splitlines())
+            finally:
+                Path(marks_path).unlink(missing_ok=True)
         last = shas[f":{len(commits)}"]
         if branch is None:
             self.git("update-ref", "--no-deref", "HEAD", last)
@@ -191,3 +203,25 @@ class GitRepo:
     def head(self) -> str | None:
         out = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)
         return out.stdout.strip() or None
+
+
+def _commit_head(
+    commit: NewCommit, mark: int, ref: str, who: str, now: str, parent: str | None
+) -> bytes:
+    data = redact(commit.message).encode()
+    author = f"{who} {commit.author_date or now.strip()}"
+    committer = f"{who} {commit.committer_date or now.strip()}"
+    head = f"commit {ref}\nmark :{mark}\nauthor {author}\ncommitter {committer}\n".encode()
+    head += f"data {len(data)}\n".encode() + data + b"\n"
+    if mark == 1 and parent:
+        head += f"from {parent}\n".encode()
+    for rel in commit.deleted:
+        head += f"D {_quote_path(rel)}\n".encode()
+    return head
+
+
+def _write_file(stream: IO[bytes], rel: str, content: bytes | Path) -> None:
+    data = content.read_bytes() if isinstance(content, Path) else content
+    stream.write(f"M 100644 inline {_quote_path(rel)}\ndata {len(data)}\n".encode())
+    stream.write(data)
+    stream.write(b"\n")

@@ -22,7 +22,7 @@ from .captures import RawPage, capture_paths, page_path, parse_capture
 from .feed import FeedEntry, add_entry, feed_path
 from .git import GitRepo, NewCommit
 from .outbox import Outbox
-from .store import Snapshot, SnapshotStore, atomic_write, dump_meta
+from .store import Snapshot, SnapshotStore, atomic_write, atomic_write_bytes, dump_meta
 
 log = logging.getLogger("watcher")
 
@@ -49,6 +49,7 @@ class Recorder:
     repo: GitRepo | None
     outboxes: dict[str, Outbox] = field(default_factory=dict)
     _files: dict[Path, str] = field(default_factory=dict)
+    _pages: dict[Path, bytes | Path] = field(default_factory=dict)  # raw pages, as bytes
     _deleted: set[Path] = field(default_factory=set)
     _batch: list[tuple[Version, NewCommit]] = field(default_factory=list)
 
@@ -68,11 +69,12 @@ class Recorder:
         """Compute this version's files, as of it (after the versions staged before)."""
         md, meta_path = self.store.paths(version.target, version.region)
         files: dict[Path, str] = {md: version.text, meta_path: dump_meta(version.meta)}
+        pages: dict[Path, bytes | Path] = {}
         deleted: list[Path] = []
         if version.raw is not None:
             html, mdx, record = capture_paths(self.store.root, version.target, version.region)
             page = page_path(self.store.root, version.target, version.region, version.raw.capture)
-            files[page] = version.raw.content
+            pages[page] = version.raw.data()
             files[record] = version.raw.record_text()
             other = mdx if page == html else html
             if self._current(other) is not None:
@@ -86,18 +88,26 @@ class Recorder:
             files[box.path] = box.dump()
         for path in deleted:
             self._files.pop(path, None)
+            self._pages.pop(path, None)
             self._deleted.add(path)
         for path, text in files.items():
             self._deleted.discard(path)
             self._files[path] = text
+        for path, data in pages.items():
+            self._deleted.discard(path)
+            self._pages[path] = data
         if self.repo is not None:
             rel = self.repo.relative
+            content: dict[str, bytes | Path] = {
+                rel(p): t.encode("utf-8", "surrogatepass") for p, t in files.items()
+            }
+            content.update({rel(p): data for p, data in pages.items()})
             self._batch.append(
                 (
                     version,
                     NewCommit(
                         version.message,
-                        {rel(p): t.encode("utf-8", "surrogatepass") for p, t in files.items()},
+                        content,
                         version.author_date,
                         version.committer_date,
                         deleted=tuple(rel(p) for p in deleted),
@@ -119,6 +129,10 @@ class Recorder:
                 raise
         for path, text in self._files.items():
             atomic_write(path, text)
+        for path, data in self._pages.items():
+            if isinstance(data, Path):
+                data = data.read_bytes()  # a later version of the page may share the spool
+            atomic_write_bytes(path, data)
         for path in self._deleted:
             path.unlink(missing_ok=True)
         for box in self.outboxes.values():
@@ -128,6 +142,7 @@ class Recorder:
 
     def _reset(self) -> None:
         self._files.clear()
+        self._pages.clear()
         self._deleted.clear()
         self._batch.clear()
 
