@@ -59,12 +59,15 @@ _NAMES += [re.escape(p).encode() + rb"[A-Za-z0-9_]*" for p in DROP_PREFIXES]
 _NAMES.sort(key=len, reverse=True)  # the longest first: `oh` must not stop at `h`
 _KEYS = b"|".join(_NAMES)
 # `?` or `&` (plain, as `&amp;`, or percent-encoded any number of times), a dropped name,
-# `=` (plain or encoded), and the value up to the next separator.
+# `=` (plain or encoded), and the value up to the next separator. The value neither starts
+# nor ends with `_`, which could open or close emphasis in Markdown (archived versions
+# are Markdown): a masked value is always inside a word.
 _TOKEN = re.compile(
     rb"([?&%](?:(?<=&)amp;|(?<=%)(?:25)*(?:26|3[Ff])|(?<=[?&]))(?:"
     + _KEYS
     + rb")(?:=|%(?:25)*3[Dd]))"
-    rb"(?:[A-Za-z0-9_.~+-]|%(?:25)*(?!26|3[Dd]|23|3[Ff])[0-9A-Fa-f]{2})*"
+    rb"(?:(?:[A-Za-z0-9.+-]|%(?:25)*(?!26|3[Dd]|23|3[Ff])[0-9A-Fa-f]{2})"
+    rb"(?:[A-Za-z0-9_.+-]|%(?:25)*(?!26|3[Dd]|23|3[Ff])[0-9A-Fa-f]{2})*(?<!_))?"
 )
 # What a snapshot must not show for its page to be skipped by its stable form.
 _EXPOSED = re.compile(

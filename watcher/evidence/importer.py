@@ -37,6 +37,7 @@ from ..errors import BlockedError, ExtractionError, FetchError, RegionMismatch, 
 from ..models import Config, Region, Result, SnapshotMeta, Status, Target
 from ..process import SIZES, Observation, assess, process_page, recent_sizes, rules_fingerprint
 from ..render import story_html
+from ..stable import exposed, stable_digest
 from ..story import tell
 from .captures import Capture, RawPage
 from .commits import archive_trailers, commit_message, snapshot_trailer, upgrade_message
@@ -71,6 +72,7 @@ class ImportReport:
     recorded: int = 0  # first record and changes
     upgrades: int = 0
     unchanged: int = 0
+    same_stable_form: int = 0  # of the unchanged: not processed (see watcher.stable)
     skipped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     categories: Counter[str] = field(default_factory=Counter)
@@ -85,6 +87,7 @@ class ImportReport:
             "recorded": self.recorded,
             "upgrades": self.upgrades,
             "unchanged": self.unchanged,
+            "unchanged_same_stable_form": self.same_stable_form,
             "skipped": dict(sorted(self.skipped.items())),
             "categories": dict(sorted(self.categories.items())),
             "seconds": round(self.seconds, 2),
@@ -229,8 +232,9 @@ def import_archive(
         report.versions = len(versions)
         known = store.read(target.id, region.code)
         recorder = Recorder(store, repo)
+        basis: list[str] = []  # the stable digest of a version `known` is the reading of
         for i, version in enumerate(versions, start=1):
-            known = _one(config, target, region, version, known, recorder, report, name)
+            known = _one(config, target, region, version, known, recorder, report, name, basis)
             if i % BATCH == 0:
                 recorder.commit()
             if progress is not None and (i % 10 == 0 or i == len(versions)):
@@ -263,11 +267,21 @@ def _one(
     recorder: Recorder,
     report: ImportReport,
     archive: str,
+    basis: list[str],
 ) -> Snapshot | None:
-    """Judge and maybe stage one archived version; returns the snapshot to compare with next."""
+    """Judge and maybe stage one archived version; returns the snapshot to compare with next.
+
+    `basis` holds the stable digest of the last version that read as `known` (see
+    watcher.stable): a version that differs from it only in tracking values and CDN hosts,
+    as most archived versions do, is unchanged without being processed."""
     page = component_of(version.text, target.archive.component if target.archive else None)
     if page is None:
         report.skipped["page not in the file"] += 1
+        return known
+    digest = stable_digest(page.encode("utf-8", "surrogatepass"), target.url, "text/markdown")
+    if known is not None and basis == [digest] and not exposed(known.text):
+        report.unchanged += 1
+        report.same_stable_form += 1
         return known
     try:
         obs = process_page(page, "text/markdown", target.url, target, region.code, "version.md")
@@ -277,7 +291,10 @@ def _one(
     status, _, changes, classification = assess(known, obs, target, config)
     if status == Status.UNCHANGED:
         report.unchanged += 1
+        basis[:] = [digest]
         return known
+    if status != Status.ERROR:
+        basis[:] = [digest]  # recorded below: the next versions are compared with this one
     if status == Status.ERROR:
         report.skipped["collapsed (much shorter than the last record)"] += 1
         return known
