@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .diff import DELETE, EQUAL, INSERT, SEPARATOR, Change, Section, parse_lines, sections_of
 from .extract import heading_key
@@ -234,6 +235,7 @@ _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}}) ({_MONTHS}) (\d{{4}})\b", re.I)
 _TOKEN = re.compile(r"\w+(?:'\w+)?")
 
 
+@lru_cache(maxsize=1 << 16)  # a page's words repeat: the site folds ~700,000 of them
 def _fold_word(word: str) -> str:
     word = _NUMBER_WORDS.get(word, word)
     word = _SPELLING.get(word, word)
@@ -265,6 +267,7 @@ def _tokens(sentence: str) -> list[str]:
     return [_fold_word(t) for t in _TOKEN.findall(text)]
 
 
+@lru_cache(maxsize=1 << 14)
 def comparable(sentence: str) -> tuple[str, ...]:
     """A sentence reduced to what it says: link targets, case, punctuation, en-GB spelling,
     number and date formats and function words folded away."""
