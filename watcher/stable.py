@@ -47,7 +47,6 @@ _KEPT = (b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes")
 _OPENER = re.compile(rb"<(!--|" + b"|".join(_MASKED + _KEPT) + rb")", re.I)
 _NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-:")
 _SPACE = frozenset(b" \t\n\r\f")
-_SEPARATORS = (b"?", b"&", b"%26", b"%25", b"%3F", b"%3f")
 _ATTRS = tuple(
     (attr, re.compile(re.escape(attr) + rb'[^"<>&]*"'), attr + b'"')
     for attr in (b' class="', b' nonce="')
@@ -61,20 +60,27 @@ _KEYS = b"|".join(_NAMES)
 # `?` or `&` (plain, as `&amp;`, or percent-encoded any number of times), a dropped name,
 # `=` (plain or encoded), and the value up to the next separator. The value neither starts
 # nor ends with `_`, which could open or close emphasis in Markdown (archived versions
-# are Markdown): a masked value is always inside a word.
-_TOKEN = re.compile(
-    rb"([?&%](?:(?<=&)amp;|(?<=%)(?:25)*(?:26|3[Ff])|(?<=[?&]))(?:"
-    + _KEYS
-    + rb")(?:=|%(?:25)*3[Dd]))"
+# are Markdown): a masked value is always inside a word. One pattern per way of writing
+# the separator, each starting with a literal byte: re then finds the candidates at C
+# speed instead of trying every byte of the page.
+_EQUALS = rb")(?:=|%(?:25)*3[Dd]))"
+_VALUE = (
     rb"(?:(?:[A-Za-z0-9.+-]|%(?:25)*(?!26|3[Dd]|23|3[Ff])[0-9A-Fa-f]{2})"
     rb"(?:[A-Za-z0-9_.+-]|%(?:25)*(?!26|3[Dd]|23|3[Ff])[0-9A-Fa-f]{2})*(?<!_))?"
 )
+_TOKENS = tuple(
+    re.compile(rb"(" + separator + rb"(?:" + _KEYS + _EQUALS + _VALUE)
+    for separator in (rb"\?", rb"&(?:amp;)?", rb"%(?:25)*(?:26|3[Ff])")
+)
 # What a snapshot must not show for its page to be skipped by its stable form.
-_EXPOSED = re.compile(
-    rb"class=|nonce=|fbcdn\.net|cdninstagram\.com|fbsbx\.com|<!--"
-    rb"|<(?:script|style|noscript|template|textarea|title|xmp|iframe|noembed|noframes)\b"
-    rb"|" + _TOKEN.pattern,
-    re.I,
+_EXPOSED = (
+    b"class=",
+    b"nonce=",
+    b"fbcdn.net",
+    b"cdninstagram.com",
+    b"fbsbx.com",
+    b"<!--",
+    *(b"<" + name for name in _MASKED + _KEPT),
 )
 
 
@@ -150,25 +156,10 @@ def _close(low: bytes, name: bytes, start: int) -> int:
 
 
 def _mask_tokens(part: bytes) -> bytes:
-    """Empty the value of every dropped query parameter (see _TOKEN)."""
-    spans: list[tuple[int, int]] = []
-    for sep in _SEPARATORS:
-        at = part.find(sep)
-        while at >= 0:
-            m = _TOKEN.match(part, at)
-            if m is not None:
-                spans.append((m.end(1), m.end()))
-            at = part.find(sep, at + 1)
-    if not spans:
-        return part
-    spans.sort()
-    out: list[bytes] = []
-    at = 0
-    for start, end in spans:
-        out.append(part[at:start])
-        at = end
-    out.append(part[at:])
-    return b"".join(out)
+    """Empty the value of every dropped query parameter (see _TOKENS)."""
+    for token in _TOKENS:
+        part = token.sub(rb"\1", part)
+    return part
 
 
 def stable_form(content: bytes) -> bytes:
@@ -201,4 +192,7 @@ def stable_digest(content: bytes, final_url: str, content_type: str | None) -> s
 def exposed(text: str) -> bool:
     """Whether a snapshot shows something a mask would cover (then its page is always
     processed: equal stable forms would not prove equal snapshots)."""
-    return _EXPOSED.search(text.encode("utf-8", "surrogatepass")) is not None
+    data = text.encode("utf-8", "surrogatepass").lower()
+    if any(mark in data for mark in _EXPOSED):
+        return True
+    return any(token.search(data) is not None for token in _TOKENS)
