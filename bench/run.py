@@ -1084,7 +1084,7 @@ def markdown(data: dict[str, Any]) -> str:
         "(`bench/run.py --check`: templates rebuild each page byte for byte; rewritten copies "
         "parse to the same tags and text; watcher's snapshot text of the original and of two "
         "rewritten copies byte-identical; end to end, a live-like run finds every page "
-        "unchanged after processing it)",
+        "unchanged, none of them by its bytes)",
         "",
     ]
     for n in data["sizes"]:
