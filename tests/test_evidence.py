@@ -280,3 +280,48 @@ def test_pages_waiting_for_their_commit_are_spooled_and_a_lost_spool_commits_not
         raise AssertionError("a commit was made from a lost spool")
     assert git(repo, "rev-parse", "HEAD") == head
     assert not (repo / "snapshots/t2").exists()
+
+
+def test_new_rules_that_read_a_capture_the_same_are_noted_once_then_cost_nothing(
+    origin, proxies, repo, tmp_path, capsys
+):
+    """After an update of watcher or of a target's rules, each stored capture is read again.
+    When it gives its snapshot's text, nothing is recorded as a change; its capture record
+    is committed with the new rules fingerprint (a note, not a record of Meta's), so the
+    next runs compare pages with it by their stable form and read no capture again."""
+    from watcher.evidence.captures import read_record
+    from watcher.process import rules_fingerprint
+
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    target = policy_target(origin.url("/policy"), regions=["eu"])
+    config = write_config(tmp_path / "t.yaml", [target])
+    run_json(config, repo, capsys)
+    before = (repo / SNAP).read_text()
+    old_rules = read_record(repo / "snapshots", "facebook-privacy-policy", "eu").rules
+    # another rule that finds nothing more on this page: other rules, the same text
+    wider = {**POLICY_EXTRACT, "phrases": [*POLICY_EXTRACT["phrases"], r"\bno such words\b"]}
+    config = write_config(
+        config, [policy_target(origin.url("/policy"), regions=["eu"], extract=wider)]
+    )
+    result = _one(run_json(config, repo, capsys))
+    assert result["status"] == "unchanged" and not result["alert"]
+    assert (repo / SNAP).read_text() == before
+    subject = _subjects(repo)[0]
+    assert subject == "Note that watcher's new rules read 1 stored capture as recorded"
+    changed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert changed == ["snapshots/.captures/facebook-privacy-policy/eu.json"]
+    assert "Watcher-Kind" not in git(repo, "log", "-1", "--format=%B")
+    record = read_record(repo / "snapshots", "facebook-privacy-policy", "eu")
+    new_target = load_config(config).target("facebook-privacy-policy")
+    assert record.rules == rules_fingerprint(new_target) != old_rules
+    assert record.stable
+    # not a change anywhere: history and feed do not show it
+    _, out, _ = run_cli("history", "--all", "--snapshots", str(repo / "snapshots"), capsys=capsys)
+    assert "Note that" not in out
+    assert not (repo / "snapshots/feeds/eu.xml").exists()
+    # the next run reads no capture: the page is reused by its stable form, nothing committed
+    head = git(repo, "rev-parse", "HEAD")
+    again = _one(run_json(config, repo, capsys))
+    assert again["status"] == "unchanged" and again["same_stable_form"]
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""

@@ -27,14 +27,14 @@ from .classify import Classification, alerting
 from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, StoreError, WatcherError
-from .evidence.captures import RawPage, read_capture, read_record
+from .evidence.captures import RawPage, capture_paths, read_capture, read_record
 from .evidence.commits import commit_message, snapshot_trailer, upgrade_message
 from .evidence.feed import change_entry, feed_path
 from .evidence.git import GitRepo
 from .evidence.lock import RepoLock, recover_index_lock
 from .evidence.outbox import Outbox, track_failures
 from .evidence.record import Recorder, Version, committed_state
-from .evidence.store import Snapshot, SnapshotStore, sha256
+from .evidence.store import Snapshot, SnapshotStore, atomic_write, sha256
 from .fetch import Fetchers, skip_reason
 from .models import Alert, Config, Region, Result, SnapshotMeta, Status, Streak, Target
 from .notify import Delivery, deliver_pending
@@ -123,6 +123,8 @@ class Runner:
         self.started_wall = time.time()
         self.repo: GitRepo | None = None
         self._upgrades: dict[tuple[str, str], Upgrade] = {}
+        # captures today's rules read again, as their snapshots: their records are updated
+        self._reread: dict[tuple[str, str], RawPage] = {}
         self._states: dict[str, Outbox] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
         self._spool_dir: Path | None = None
@@ -197,6 +199,7 @@ class Runner:
         order = {key: i for i, key in enumerate(results)}
         pending.sort(key=lambda p: order[(p.target.id, p.region.code)])
         self._record_all(pending, [results[k] for k in results if k in self._upgrades])
+        self._note_rereads({(p.target.id, p.region.code) for p in pending})
         if self._spool_dir is not None:
             shutil.rmtree(self._spool_dir, ignore_errors=True)
         extra: dict[str, Any] = {}
@@ -375,12 +378,44 @@ class Runner:
             return known, None  # the recorded text is not today's reading of the capture
         raw.capture.rules = rules_fingerprint(target)
         redone.raw = raw
+        raw.capture.stable = stable_basis(raw) or ""
         if redone.text == known.text:
-            # same text: nothing to record (the fingerprint waits for a change)
-            return known, stable_basis(raw)
+            # same text: nothing to record; the capture's record is updated (see
+            # _note_rereads), so that later runs need not read the capture again
+            self._reread[(target.id, region.code)] = raw
+            return known, raw.capture.stable or None
         changes = diff_snapshots(known.text, redone.text)
         self._upgrades[(target.id, region.code)] = Upgrade(target, region, redone, changes, known)
-        return as_snapshot(redone), stable_basis(raw)
+        return as_snapshot(redone), raw.capture.stable or None
+
+    def _note_rereads(self, recorded: set[tuple[str, str]]) -> None:
+        """Commit the records of the captures that today's rules read as their snapshots:
+        their rules fingerprint (and stable digest) is today's, and nothing else changes.
+        Not a record of Meta's (no trailers, no snapshot touched, no alert): without it,
+        every run after an update of watcher would extract every stored capture again."""
+        if self.repo is None or not self.commit:
+            return
+        paths = []
+        for (target, region), raw in sorted(self._reread.items()):
+            if (target, region) in recorded:
+                continue  # recorded anew this run, with its own capture
+            path = capture_paths(self.store.root, target, region)[2]
+            atomic_write(path, raw.record_text())
+            paths.append(path)
+        self._reread.clear()
+        if not paths:
+            return
+        count = f"{len(paths)} stored capture{'s' if len(paths) > 1 else ''}"
+        try:
+            self.repo.commit(
+                paths,
+                f"Note that watcher's new rules read {count} as recorded\n\n"
+                "The snapshot code or the rules changed. Each capture was read again and "
+                "gave its snapshot's text: nothing changed. Its capture record now names the "
+                "new rules, so later runs need not read it again.",
+            )
+        except StoreError as exc:  # the files are restored from HEAD by the next run
+            log.warning("could not commit the re-read capture records: %s", exc)
 
     def _record_all(self, pending: list[Pending], upgraded: list[Result]) -> None:
         """Record the upgrades, then the confirmed changes, one commit each, in plan order.
