@@ -11,6 +11,7 @@ the masks in watcher.stable.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
@@ -202,3 +203,35 @@ def test_an_unchanged_live_page_is_not_processed_and_a_change_still_is(
     changed = _only(run_json(config, repo, capsys))
     assert changed["status"] == "changed" and not changed["same_stable_form"]
     assert changed["commit"]
+
+
+def test_an_audit_processes_every_page_and_reports_a_skip_that_would_misread_one(
+    origin: Origin, proxies: dict[str, RegionProxy], repo: Path, tmp_path: Path, capsys
+):
+    """`watcher run --audit` processes pages that either skip would have reused, and says
+    when the snapshot is not what the page reads as: a record that no longer matches its
+    capture (edited by hand here) is found, where a plain run would skip the page."""
+    from conftest import git, run_cli
+
+    html = fixture_text(RAW_PAGES[0])
+    _live(origin, "/p", html)
+    config = write_config(tmp_path / "t.yaml", [policy_target(origin.url("/p"), regions=["eu"])])
+    assert _only(run_json(config, repo, capsys))["status"] == "new"
+    audited = _only(run_json(config, repo, capsys, "--audit"))
+    assert audited["status"] == "unchanged"
+    assert not audited["same_stable_form"] and not audited["same_input"]  # processed
+    assert not any(e.startswith("audit:") for e in audited["events"])
+    # a snapshot that its capture does not give: a plain run skips the page, an audit sees it
+    snap = repo / "snapshots/facebook-privacy-policy/eu.md"
+    snap.write_text(snap.read_text().replace("AI at Meta", "AI at Meta (edited)", 1))
+    git(repo, "commit", "-q", "-am", "Edit a snapshot by hand")
+    plain = _only(run_json(config, repo, capsys))
+    assert plain["status"] == "unchanged" and plain["same_stable_form"]
+    code, out, _ = run_cli(
+        "run", "--config", str(config), "--snapshots", str(repo / "snapshots"),
+        "--json", "--no-notify", "--no-commit", "--audit", capsys=capsys,
+    )  # fmt: skip
+    assert code == 0
+    [result] = json.loads(out)["results"]
+    [note] = [e for e in result["events"] if e.startswith("audit:")]
+    assert "by its stable form would have missed" in note and "a bug in watcher" in note

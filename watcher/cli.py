@@ -69,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         commit=not args.no_commit,
         notify=not args.no_notify,
         lock_timeout=args.lock_timeout,
+        audit=args.audit,
     )
     report = runner.run(targets=args.target, regions=args.region)
     print(to_json(report) if args.json else text_summary(report))
@@ -418,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
     p.add_argument("--no-commit", action="store_true", help="write snapshot files, commit nothing")
     p.add_argument("--no-notify", action="store_true", help="send no alerts")
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="process every page in full, even one whose bytes or stable form match its "
+        "snapshot's, and report any page such a skip would have misread",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with a results list")
     _lock_arg(p)
     p.set_defaults(func=cmd_run)

@@ -46,6 +46,7 @@ class Observation:
     # the page differed from the one `known` was made from only in what no snapshot reads
     # (its stable form was equal): nothing was processed
     same_stable_form: bool = False
+    audit: str = ""  # with --audit, when a skip would have misread the page: what it hid
     raw: RawPage | None = None  # the page it was made from, to keep with the record
 
 
@@ -173,6 +174,7 @@ def observe(
     known: Snapshot | None = None,
     now: str = "",
     basis: str | None = None,
+    audit: bool = False,
 ) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
 
@@ -181,6 +183,9 @@ def observe(
     when the page's stable form equals `basis`, the stable digest of the page `known` was
     made from by today's rules (see watcher.stable), unless `known` shows something the
     stable form masks: an unchanged live page costs a fetch and a masked hash.
+
+    With `audit`, every page is processed, and a page that either skip would have taken
+    for `known` but that reads otherwise says so in `Observation.audit` (a bug in watcher).
     """
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
@@ -199,7 +204,7 @@ def observe(
             and raw.capture.stable == basis
             and not exposed(known.text)
         )
-        if known is not None and (same_bytes or same_form):
+        if known is not None and (same_bytes or same_form) and not audit:
             return Observation(
                 text=known.text,
                 sentences=known.sentences,
@@ -217,6 +222,13 @@ def observe(
             )
             observation.input_key = key
             observation.raw = raw
+            if known is not None and (same_bytes or same_form) and observation.text != known.text:
+                how = "its bytes" if same_bytes else "its stable form"
+                observation.audit = (
+                    f"audit: skipping this page by {how} would have missed what it says now; "
+                    "a bug in watcher (please report it), the page was processed in full"
+                )
+                log.error("%s/%s: %s", target.id, region.code, observation.audit)
             return observation
         except RegionMismatch:
             if attempt + 1 >= attempts:

@@ -112,8 +112,10 @@ class Runner:
         now: Callable[[], datetime] | None = None,
         github: env.GitHubContext | None = None,
         lock_timeout: float = 60.0,
+        audit: bool = False,
     ):
         self.config = config
+        self.audit = audit  # process every page, and check what a skip would have given
         self.store = SnapshotStore(snapshots)
         self.commit = commit
         self.notify = notify
@@ -276,7 +278,7 @@ class Runner:
             else:  # the confirming fetch: compare with the first one
                 known = first
             now = alerts.iso(self.now())
-            return observe(fetchers, self.config, target, region, known, now, basis)
+            return observe(fetchers, self.config, target, region, known, now, basis, self.audit)
         except WatcherError as exc:
             return exc
         except Exception as exc:  # a bug in watcher: reported as such, never as the page's
@@ -302,6 +304,8 @@ class Runner:
         result.sentences = outcome.sentences
         result.same_input = outcome.reused and not outcome.same_stable_form
         result.same_stable_form = outcome.same_stable_form
+        if outcome.audit:
+            result.events.append(outcome.audit)
         old = self._snapshots.get((target.id, region.code))
         status, reason, changes, classification = assess(old, outcome, target, self.config)
         if status == Status.UNCHANGED:
