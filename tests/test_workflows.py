@@ -257,13 +257,24 @@ def test_runs_never_overlap_and_a_recording_run_is_never_cancelled(watch):
     assert watch["concurrency"]["cancel-in-progress"] is False
 
 
-def test_schedule_is_at_an_odd_minute_every_few_hours(watch):
-    [entry] = watch["on"]["schedule"]
+def test_schedule_is_at_an_odd_minute_every_few_hours_and_audits_weekly(watch):
+    entry, audit = watch["on"]["schedule"]
     minute, hour, *rest = entry["cron"].split()
     assert minute.isdigit() and int(minute) % 5 != 0, "the top of the hour and :x0/:x5 are busy"
     every = re.fullmatch(r"\*/(\d+)", hour)
     assert every and 2 <= int(every[1]) <= 6, hour
     assert rest == ["*", "*", "*"]
+    minute, hour, day, month, weekday = audit["cron"].split()
+    assert int(minute) % 5 != 0 and hour.isdigit() and (day, month) == ("*", "*")
+    assert weekday.isdigit(), "once a week"
+    # the weekly entry, and a manual run that asks, run `watcher run --audit`; others do not
+    step = step_running(watch["jobs"]["watch"], "watcher run")[1]
+    assert "--audit" in step["run"] and "$AUDIT" in step["run"]
+    value = step["env"]["AUDIT"]
+    assert evaluate(value, {"github.event.schedule": audit["cron"]}) == "1"
+    assert evaluate(value, {"github.event.schedule": entry["cron"]}) == ""
+    assert evaluate(value, {"inputs.audit": True}) == "1"
+    assert evaluate(value, {"inputs.audit": False}) == ""
 
 
 def test_a_scheduled_run_covers_every_region_and_a_manual_one_may_pick_one(watch):
