@@ -136,6 +136,10 @@ def test_markup_inside_comments_titles_and_odd_values_is_kept_not_masked():
     a = page.format("<!-- <script> --><p>A</p></script>")
     b = page.format("<!-- <script> --><p>B</p></script>")
     assert digest(a) != digest(b)
+    # nor is one inside an attribute's value
+    a = page.format('<p title="<script>">x</p><p>A</p><script>1</script>')
+    b = page.format('<p title="<script>">x</p><p>B</p><script>1</script>')
+    assert digest(a) != digest(b)
     # a title's text is kept as it is, masks and all
     assert digest(page.replace("<title>t", '<title> class="1"')) != digest(
         page.replace("<title>t", '<title> class="2"')

@@ -123,6 +123,8 @@ def _raw_spans(content: bytes) -> list[tuple[int, int, bytes]]:
     for at, name in starts:
         if at < end:
             continue  # inside a comment or an element already taken
+        if content.rfind(b"<", end, at) > content.rfind(b">", end, at):
+            continue  # inside a start tag (`<a title="<script>">`): an attribute's text
         if name == b"!--":
             close = low.find(b"-->", at + 4)
             if close >= 0:
