@@ -325,3 +325,29 @@ def test_new_rules_that_read_a_capture_the_same_are_noted_once_then_cost_nothing
     assert again["status"] == "unchanged" and again["same_stable_form"]
     assert git(repo, "rev-parse", "HEAD") == head
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_run_that_records_many_pages_commits_them_in_batches_each_its_own_commit(
+    origin, proxies, repo, tmp_path, capsys, monkeypatch
+):
+    """A first run records every page; it does so a batch of fast-import at a time, so
+    that the texts need not all wait in memory, and every page still gets its own commit,
+    in plan order, with its files written once the commit exists."""
+    import watcher.run
+
+    monkeypatch.setattr(watcher.run, "RECORD_BATCH", 2)
+    targets = []
+    for i in range(5):
+        origin.page(f"/p{i}", {"eu": fixture_text(EU_A)})
+        target = policy_target(origin.url(f"/p{i}"), regions=["eu"])
+        targets.append({**target, "id": f"page-{i}", "name": f"Page {i}"})
+    config = write_config(tmp_path / "t.yaml", targets)
+    report = run_json(config, repo, capsys)
+    assert [r["status"] for r in report["results"]] == ["new"] * 5
+    shas = [r["commit"] for r in report["results"]]
+    log = git(repo, "log", "--format=%H", "--reverse").split()[1:]  # after "Start"
+    assert shas == log  # one commit each, in plan order
+    for i, sha in enumerate(shas):
+        path = f"snapshots/page-{i}/eu.md"
+        assert git(repo, "show", f"{sha}:{path}") == (repo / path).read_text()
+    assert git(repo, "status", "--porcelain") == ""

@@ -48,10 +48,10 @@ class Recorder:
     store: SnapshotStore
     repo: GitRepo | None
     outboxes: dict[str, Outbox] = field(default_factory=dict)
-    _files: dict[Path, str] = field(default_factory=dict)
-    _pages: dict[Path, bytes | Path] = field(default_factory=dict)  # raw pages, as bytes
+    # each staged file once, as the bytes its commit holds (or the spooled page's path)
+    _files: dict[Path, bytes | Path] = field(default_factory=dict)
     _deleted: set[Path] = field(default_factory=set)
-    _batch: list[tuple[Version, NewCommit]] = field(default_factory=list)
+    _batch: list[tuple[str, NewCommit]] = field(default_factory=list)  # (region, commit)
 
     def outbox(self, region: str) -> Outbox:
         if region not in self.outboxes:
@@ -59,8 +59,10 @@ class Recorder:
         return self.outboxes[region]
 
     def _current(self, path: Path) -> str | None:
-        if path in self._files:
-            return self._files[path]
+        staged = self._files.get(path)
+        if staged is not None:
+            data = staged.read_bytes() if isinstance(staged, Path) else staged
+            return data.decode("utf-8", "surrogatepass")
         if path in self._deleted:
             return None
         return path.read_text(encoding="utf-8") if path.exists() else None
@@ -69,12 +71,12 @@ class Recorder:
         """Compute this version's files, as of it (after the versions staged before)."""
         md, meta_path = self.store.paths(version.target, version.region)
         files: dict[Path, str] = {md: version.text, meta_path: dump_meta(version.meta)}
-        pages: dict[Path, bytes | Path] = {}
+        data: dict[Path, bytes | Path] = {}
         deleted: list[Path] = []
         if version.raw is not None:
             html, mdx, record = capture_paths(self.store.root, version.target, version.region)
             page = page_path(self.store.root, version.target, version.region, version.raw.capture)
-            pages[page] = version.raw.data()
+            data[page] = version.raw.data()
             files[record] = version.raw.record_text()
             other = mdx if page == html else html
             if self._current(other) is not None:
@@ -86,28 +88,21 @@ class Recorder:
             box = self.outbox(version.region)  # the alert enters the outbox with its change
             box.alerts.append(version.alert)
             files[box.path] = box.dump()
+        data.update({p: t.encode("utf-8", "surrogatepass") for p, t in files.items()})
         for path in deleted:
             self._files.pop(path, None)
-            self._pages.pop(path, None)
             self._deleted.add(path)
-        for path, text in files.items():
+        for path, content in data.items():
             self._deleted.discard(path)
-            self._files[path] = text
-        for path, data in pages.items():
-            self._deleted.discard(path)
-            self._pages[path] = data
+            self._files[path] = content
         if self.repo is not None:
             rel = self.repo.relative
-            content: dict[str, bytes | Path] = {
-                rel(p): t.encode("utf-8", "surrogatepass") for p, t in files.items()
-            }
-            content.update({rel(p): data for p, data in pages.items()})
             self._batch.append(
                 (
-                    version,
+                    version.region,
                     NewCommit(
                         version.message,
-                        content,
+                        {rel(p): content for p, content in data.items()},
                         version.author_date,
                         version.committer_date,
                         deleted=tuple(rel(p) for p in deleted),
@@ -123,16 +118,14 @@ class Recorder:
             try:
                 shas = self.repo.commit_many([c for _, c in self._batch])
             except StoreError:
-                for code in {v.region for v, _ in self._batch}:
+                for code in {region for region, _ in self._batch}:
                     self.outboxes.pop(code, None)  # the queued alerts were not committed
                 self._reset()
                 raise
-        for path, text in self._files.items():
-            atomic_write(path, text)
-        for path, data in self._pages.items():
-            if isinstance(data, Path):
-                data = data.read_bytes()  # a later version of the page may share the spool
-            atomic_write_bytes(path, data)
+        for path, content in self._files.items():
+            if isinstance(content, Path):
+                content = content.read_bytes()  # a spooled page, read one at a time
+            atomic_write_bytes(path, content)
         for path in self._deleted:
             path.unlink(missing_ok=True)
         for box in self.outboxes.values():
@@ -142,7 +135,6 @@ class Recorder:
 
     def _reset(self) -> None:
         self._files.clear()
-        self._pages.clear()
         self._deleted.clear()
         self._batch.clear()
 
