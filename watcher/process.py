@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -175,6 +176,7 @@ def observe(
     now: str = "",
     basis: str | None = None,
     audit: bool = False,
+    one_at_a_time: AbstractContextManager[object] | None = None,
 ) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
 
@@ -186,6 +188,10 @@ def observe(
 
     With `audit`, every page is processed, and a page that either skip would have taken
     for `known` but that reads otherwise says so in `Observation.audit` (a bug in watcher).
+
+    `one_at_a_time`, a lock shared by the threads of a run, is held while a page is parsed
+    and extracted: Python runs one thread at a time anyway, and a parsed page's tree takes
+    megabytes, so fetches overlap and processing does not.
     """
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
@@ -217,9 +223,10 @@ def observe(
                 raw=raw,
             )
         try:
-            observation = process_page(
-                page.content, page.content_type, page.final_url, target, region.code
-            )
+            with one_at_a_time or nullcontext():
+                observation = process_page(
+                    page.content, page.content_type, page.final_url, target, region.code
+                )
             observation.input_key = key
             observation.raw = raw
             if known is not None and (same_bytes or same_form) and observation.text != known.text:

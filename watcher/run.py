@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,7 @@ from .story import headline
 
 log = logging.getLogger("watcher")
 SPOOL = "watcher-spool"  # in the git directory: pages waiting for their commit
+RECORD_BATCH = 50  # versions per fast-import when a run records many
 
 
 def _git_date(when: datetime) -> str:
@@ -116,6 +118,7 @@ class Runner:
     ):
         self.config = config
         self.audit = audit  # process every page, and check what a skip would have given
+        self._processing = threading.Lock()  # one page parsed and extracted at a time
         self.store = SnapshotStore(snapshots)
         self.commit = commit
         self.notify = notify
@@ -278,7 +281,17 @@ class Runner:
             else:  # the confirming fetch: compare with the first one
                 known = first
             now = alerts.iso(self.now())
-            return observe(fetchers, self.config, target, region, known, now, basis, self.audit)
+            return observe(
+                fetchers,
+                self.config,
+                target,
+                region,
+                known,
+                now,
+                basis,
+                self.audit,
+                one_at_a_time=self._processing,
+            )
         except WatcherError as exc:
             return exc
         except Exception as exc:  # a bug in watcher: reported as such, never as the page's
@@ -422,10 +435,27 @@ class Runner:
             log.warning("could not commit the re-read capture records: %s", exc)
 
     def _record_all(self, pending: list[Pending], upgraded: list[Result]) -> None:
-        """Record the upgrades, then the confirmed changes, one commit each, in plan order.
-        The files are written only once the commits exist (see evidence.record)."""
+        """Record the upgrades, then the confirmed changes, one commit each, in plan order,
+        RECORD_BATCH versions per fast-import (a first run records every page: its texts
+        need not all wait in memory). The files of a batch are written only once its
+        commits exist (see evidence.record)."""
         recorder = Recorder(self.store, self.repo, self._states)
         staged: list[Result | None] = []
+
+        def flush() -> None:
+            try:
+                shas = recorder.commit()
+            except StoreError as exc:
+                for result in staged:
+                    if result is not None:
+                        self._fail(result, exc)
+                staged.clear()
+                return
+            for result, sha in zip(staged, shas, strict=False):
+                if result is not None:
+                    result.commit = sha
+            staged.clear()
+
         by_key = {(p.target.id, p.region.code): p for p in pending}
         keys = [(r.target, r.region) for r in upgraded]
         keys += [k for k in by_key if k not in self._upgrades]
@@ -443,16 +473,9 @@ class Runner:
                 except (StoreError, OSError, ValueError) as exc:
                     err = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                     self._fail(item.result, err)
-        try:
-            shas = recorder.commit()
-        except StoreError as exc:
-            for result in staged:
-                if result is not None:
-                    self._fail(result, exc)
-            return
-        for result, sha in zip(staged, shas, strict=False):
-            if result is not None:
-                result.commit = sha
+            if len(staged) >= RECORD_BATCH:
+                flush()
+        flush()
 
     def _upgrade_version(self, upgrade: Upgrade) -> Version:
         obs, target, region = upgrade.observation, upgrade.target, upgrade.region
