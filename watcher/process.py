@@ -100,13 +100,11 @@ def rules_fingerprint(target: Target) -> str:
 
 
 def capture_of(
-    page: Page, target: Target, region: Region, captured_at: str, data: bytes | None = None
+    page: Page, target: Target, region: Region, captured_at: str, data: bytes
 ) -> RawPage:
-    """The capture record of a fetched page (`data`: its UTF-8 bytes, when at hand)."""
+    """The capture record of a fetched page (`data`: its content as UTF-8)."""
     from .fetch.policy import proxy_for
 
-    if data is None:
-        data = page.content.encode("utf-8", "surrogatepass")
     return RawPage(
         page.content,
         Capture(
@@ -126,14 +124,19 @@ def capture_of(
     )
 
 
+def stored_digest(capture: Capture) -> str | None:
+    """The stable digest a capture record holds, if today's stable form made it."""
+    return capture.stable if capture.stable.startswith(stable_version() + ":") else None
+
+
 def stable_basis(raw: RawPage | None) -> str | None:
     """The stable digest of a stored capture, computed again when it was stored by another
     version of the stable form (or none: older records)."""
     if raw is None:
         return None
     capture = raw.capture
-    if capture.stable.startswith(stable_version() + ":"):
-        return capture.stable
+    if stored := stored_digest(capture):
+        return stored
     data = raw.content.encode("utf-8", "surrogatepass")
     return stable_digest(data, capture.final_url or capture.url, capture.content_type or None)
 

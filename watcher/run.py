@@ -49,10 +49,10 @@ from .process import (
     reprocess,
     rules_fingerprint,
     stable_basis,
+    stored_digest,
     usual_sizes,
 )
 from .report import RunReport
-from .stable import version as stable_version
 from .story import headline
 
 log = logging.getLogger("watcher")
@@ -376,9 +376,11 @@ class Runner:
         if record is None:
             return known, None
         if record.rules == rules_fingerprint(target):  # read with today's rules
-            if record.stable.startswith(stable_version() + ":"):
-                return known, record.stable  # the page itself need not be read
-            return known, stable_basis(read_capture(self.store.root, target.id, region.code))
+            # the record's digest when it has today's: the page itself need not be read
+            basis = stored_digest(record)
+            return known, basis or stable_basis(
+                read_capture(self.store.root, target.id, region.code)
+            )
         raw = read_capture(self.store.root, target.id, region.code)
         if raw is None:
             return known, None
