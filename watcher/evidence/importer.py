@@ -232,9 +232,11 @@ def import_archive(
         report.versions = len(versions)
         known = store.read(target.id, region.code)
         recorder = Recorder(store, repo)
-        basis: list[str] = []  # the stable digest of a version `known` is the reading of
+        basis: str | None = None  # the stable digest of a version that reads as `known`
         for i, version in enumerate(versions, start=1):
-            known = _one(config, target, region, version, known, recorder, report, name, basis)
+            known, basis = _one(
+                config, target, region, version, known, recorder, report, name, basis
+            )
             if i % BATCH == 0:
                 recorder.commit()
             if progress is not None and (i % 10 == 0 or i == len(versions)):
@@ -267,37 +269,35 @@ def _one(
     recorder: Recorder,
     report: ImportReport,
     archive: str,
-    basis: list[str],
-) -> Snapshot | None:
-    """Judge and maybe stage one archived version; returns the snapshot to compare with next.
+    basis: str | None,
+) -> tuple[Snapshot | None, str | None]:
+    """Judge and maybe stage one archived version; returns the snapshot to compare with
+    next, and the stable digest of a version that reads as it.
 
-    `basis` holds the stable digest of the last version that read as `known` (see
+    `basis` is the stable digest of the last version that read as `known` (see
     watcher.stable): a version that differs from it only in tracking values and CDN hosts,
     as most archived versions do, is unchanged without being processed."""
     page = component_of(version.text, target.archive.component if target.archive else None)
     if page is None:
         report.skipped["page not in the file"] += 1
-        return known
+        return known, basis
     digest = stable_digest(page.encode("utf-8", "surrogatepass"), target.url, "text/markdown")
-    if known is not None and basis == [digest] and not exposed(known.text):
+    if known is not None and basis == digest and not exposed(known.text):
         report.unchanged += 1
         report.same_stable_form += 1
-        return known
+        return known, basis
     try:
         obs = process_page(page, "text/markdown", target.url, target, region.code, "version.md")
     except (FetchError, ExtractionError) as exc:
         report.skipped[_skip_kind(exc)] += 1
-        return known
+        return known, basis
     status, _, changes, classification = assess(known, obs, target, config)
     if status == Status.UNCHANGED:
         report.unchanged += 1
-        basis[:] = [digest]
-        return known
-    if status != Status.ERROR:
-        basis[:] = [digest]  # recorded below: the next versions are compared with this one
+        return known, digest
     if status == Status.ERROR:
         report.skipped["collapsed (much shorter than the last record)"] += 1
-        return known
+        return known, basis
     captured_at = _iso(version.date)
     obs.raw = RawPage(
         page,
@@ -344,7 +344,7 @@ def _one(
             )
         )
         report.upgrades += 1
-        return _as_known(obs, meta)
+        return _as_known(obs, meta), digest
     result = Result(target.id, region.code, target.url, target.name, status=status)
     result.sentences = obs.sentences
     feed = None
@@ -380,7 +380,7 @@ def _one(
         Version(target.id, region.code, obs.text, meta, message, obs.raw, feed, None, date, date)
     )
     report.recorded += 1
-    return _as_known(obs, meta)
+    return _as_known(obs, meta), digest  # recorded: the next versions compare with it
 
 
 def _as_known(obs: Observation, meta: SnapshotMeta) -> Snapshot:
