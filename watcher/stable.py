@@ -40,9 +40,9 @@ from pathlib import Path
 
 from .normalize import DROP_PARAMS, DROP_PREFIXES
 
-# Elements read as raw text by an HTML parser, and comments: masked (`mask`) or kept as
-# they are (`keep`). One left-to-right scan, so a `<script>` inside a comment or a title
-# is never taken for an element.
+# Elements read as raw text by an HTML parser, and comments: dropped whole (_MASKED, and
+# comments) or kept as they are (_KEPT). One left-to-right scan (_raw_spans), so a
+# `<script>` inside a comment or a title is never taken for an element.
 _MASKED = (b"script", b"style", b"noscript", b"template")
 _KEPT = (b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes")
 _OPENER = re.compile(rb"<(!--|" + b"|".join(_MASKED + _KEPT) + rb")", re.I)
@@ -193,6 +193,7 @@ def stable_digest(content: bytes, final_url: str, content_type: str | None) -> s
     return f"{version()}:{digest.hexdigest()}"
 
 
+@lru_cache(maxsize=256)  # an import asks it of one record for many versions
 def exposed(text: str) -> bool:
     """Whether a snapshot shows something a mask would cover (then its page is always
     processed: equal stable forms would not prove equal snapshots)."""
