@@ -209,6 +209,54 @@ def test_an_unchanged_live_page_is_not_processed_and_a_change_still_is(
     assert changed["commit"]
 
 
+def test_a_new_stable_form_is_computed_from_each_capture_once_and_noted(
+    origin: Origin, proxies: dict[str, RegionProxy], repo: Path, tmp_path: Path, capsys,
+    monkeypatch,
+):  # fmt: skip
+    """A capture record whose stable digest another version of watcher.stable made (here:
+    written as such by hand) is read once: its page's digest is computed from the stored
+    capture, noted in its record (a note commit, no snapshot touched), and later runs
+    compare with the record alone, reading no stored page."""
+    import watcher.run
+    from conftest import git
+
+    from watcher.evidence.captures import read_record
+    from watcher.stable import version
+
+    html = fixture_text(RAW_PAGES[0])
+    _live(origin, "/p", html)
+    config = write_config(tmp_path / "t.yaml", [policy_target(origin.url("/p"), regions=["eu"])])
+    assert _only(run_json(config, repo, capsys))["status"] == "new"
+    path = repo / "snapshots/.captures/facebook-privacy-policy/eu.json"
+    record = json.loads(path.read_text())
+    assert record["stable"].startswith(version() + ":")
+    record["stable"] = "s0-000000000000:" + "0" * 64  # an earlier stable form's digest
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    git(repo, "commit", "-q", "-am", "A record from an earlier watcher")
+    reads: list[str] = []
+    real_read = watcher.run.read_capture
+
+    def counted(*args):  # the real function, counted
+        reads.append(args[1])
+        return real_read(*args)
+
+    monkeypatch.setattr(watcher.run, "read_capture", counted)
+    first = _only(run_json(config, repo, capsys))
+    assert first["status"] == "unchanged" and first["same_stable_form"] and reads
+    subject = git(repo, "log", "-1", "--format=%s").strip()
+    assert subject == "Note that watcher's new rules read 1 stored capture as recorded"
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [
+        "snapshots/.captures/facebook-privacy-policy/eu.json"
+    ]
+    noted = read_record(repo / "snapshots", "facebook-privacy-policy", "eu")
+    assert noted.stable.startswith(version() + ":")
+    reads.clear()
+    head = git(repo, "rev-parse", "HEAD")
+    again = _only(run_json(config, repo, capsys))
+    assert again["status"] == "unchanged" and again["same_stable_form"]
+    assert reads == [] and git(repo, "rev-parse", "HEAD") == head
+
+
 def test_an_audit_processes_every_page_and_reports_a_skip_that_would_misread_one(
     origin: Origin, proxies: dict[str, RegionProxy], repo: Path, tmp_path: Path, capsys
 ):

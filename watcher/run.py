@@ -28,7 +28,7 @@ from .classify import Classification, alerting
 from .config import select
 from .diff import Change, diff_snapshots, removed_added
 from .errors import ExtractionError, StoreError, WatcherError
-from .evidence.captures import RawPage, capture_paths, read_capture, read_record
+from .evidence.captures import Capture, RawPage, capture_paths, read_capture, read_record
 from .evidence.commits import commit_message, snapshot_trailer, upgrade_message
 from .evidence.feed import change_entry, feed_path
 from .evidence.git import GitRepo
@@ -129,7 +129,7 @@ class Runner:
         self.repo: GitRepo | None = None
         self._upgrades: dict[tuple[str, str], Upgrade] = {}
         # captures today's rules read again, as their snapshots: their records are updated
-        self._reread: dict[tuple[str, str], RawPage] = {}
+        self._reread: dict[tuple[str, str], Capture] = {}
         self._states: dict[str, Outbox] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
         self._spool_dir: Path | None = None
@@ -378,9 +378,16 @@ class Runner:
         if record.rules == rules_fingerprint(target):  # read with today's rules
             # the record's digest when it has today's: the page itself need not be read
             basis = stored_digest(record)
-            return known, basis or stable_basis(
-                read_capture(self.store.root, target.id, region.code)
-            )
+            if basis is not None:
+                return known, basis
+            # made by another version of the stable form: computed from the page once, and
+            # noted in its record (_note_rereads), so that later runs need not read it again
+            raw = read_capture(self.store.root, target.id, region.code)
+            basis = stable_basis(raw)
+            if raw is not None and basis is not None:
+                raw.capture.stable = basis
+                self._reread[(target.id, region.code)] = raw.capture
+            return known, basis
         raw = read_capture(self.store.root, target.id, region.code)
         if raw is None:
             return known, None
@@ -401,7 +408,7 @@ class Runner:
         if redone.text == known.text:
             # same text: nothing to record; the capture's record is updated (see
             # _note_rereads), so that later runs need not read the capture again
-            self._reread[(target.id, region.code)] = raw
+            self._reread[(target.id, region.code)] = raw.capture  # not the page: a record
             return known, raw.capture.stable or None
         changes = diff_snapshots(known.text, redone.text)
         self._upgrades[(target.id, region.code)] = Upgrade(target, region, redone, changes, known)
@@ -415,11 +422,11 @@ class Runner:
         if self.repo is None or not self.commit:
             return
         paths = []
-        for (target, region), raw in sorted(self._reread.items()):
+        for (target, region), capture in sorted(self._reread.items()):
             if (target, region) in recorded:
                 continue  # recorded anew this run, with its own capture
             path = capture_paths(self.store.root, target, region)[2]
-            atomic_write(path, raw.record_text())
+            atomic_write(path, RawPage("", capture).record_text())
             paths.append(path)
         self._reread.clear()
         if not paths:
@@ -429,9 +436,10 @@ class Runner:
             self.repo.commit(
                 paths,
                 f"Note that watcher's new rules read {count} as recorded\n\n"
-                "The snapshot code or the rules changed. Each capture was read again and "
-                "gave its snapshot's text: nothing changed. Its capture record now names the "
-                "new rules, so later runs need not read it again.",
+                "The snapshot code, the rules or the stable form changed. Each capture was "
+                "read again and gives its snapshot's text: nothing changed. Its capture "
+                "record now names the new rules and holds the new stable digest, so later "
+                "runs need not read it again.",
             )
         except StoreError as exc:  # the files are restored from HEAD by the next run
             log.warning("could not commit the re-read capture records: %s", exc)
