@@ -11,6 +11,7 @@ import math
 import re
 import string
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -1031,6 +1032,7 @@ def _width(seq: Any) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+@lru_cache(maxsize=4096)  # targets share their rules: each pattern is analysed once
 def backtracking_risk(source: str, flags: int = 0) -> str | None:
     """Why `source` can backtrack catastrophically (exponential time on some text), or None.
 
