@@ -50,6 +50,9 @@ STAGES: tuple[Entry, ...] = (
     _e("extract: parse (lexbor)", r"^(page|extract)\.py$", "from_content"),
     _e("extract: sections", r"^extract\.py$", "extract_sections"),
     _e("normalize (Markdown, sentences)", r"^normalize\.py$", "render_markdown", "sentences_of"),
+    _e("stable form (mask, hash)", r"^stable\.py$", "stable_digest"),
+    _e("capture record (make, sha256)", r"^process\.py$", "capture_of"),
+    _e("stored capture (read record, page)", r"^evidence/captures\.py$", "read_record", "read_capture"),
     _e("compare/diff (snapshot read, assess)", r"^(evidence/store|store)\.py$", "read"),
     _e("compare/diff (snapshot read, assess)", r"^(process|pipeline)\.py$", "assess"),
     _e(

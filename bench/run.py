@@ -368,9 +368,15 @@ def make_repo_template(path: Path) -> Path:
 
 
 def copy_tree(src: Path, dst: Path) -> None:
+    """A copy of a state folder. A git repository's index is refreshed in the copy (not
+    measured): copied files have new inodes, so without it the tool's first `git status`
+    would hash every file again, which a run in a checkout (a CI clone, or the folder the
+    last run left) never does."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst, symlinks=True)
+    if (dst / ".git").is_dir():
+        subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=dst, check=False)
 
 
 def copy_file(src: Path, dst: Path) -> None:
