@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -342,8 +343,11 @@ class SnapshotMeta:
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer watcher wrote
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        extra = data.pop("extra")
+        # as asdict() would give it, without its deep copy of every string of `matched`
+        # (a page's outline has hundreds): the lists are copied, their strings need not be
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["matched"] = {k: list(v) for k, v in self.matched.items()}
+        extra = deepcopy(data.pop("extra"))
         return {**extra, **data}
 
     @classmethod
