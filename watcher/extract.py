@@ -686,7 +686,7 @@ def _candidates(blocks: list[Block], rules: ExtractRules) -> list[int]:
     itself. A rule that cannot be lower-cased safely is tested block by block.
     """
     found: set[int] = set()
-    headings = [i for i, b in enumerate(blocks) if b.is_heading]
+    headings = [i for i, b in enumerate(blocks) if b.kind == "h"]
     for patterns, among in ((rules.phrases, range(len(blocks))), (rules.headings, headings)):
         if patterns:
             found |= _hits(blocks, list(among), patterns)
@@ -810,7 +810,7 @@ def extract_sections(doc: Document, rules: ExtractRules) -> Extraction:
 def outline(blocks: list[Block]) -> list[str]:
     """Short fingerprints of every heading of the page (folded text), for telling a capture
     that lacks whole sub-pages from a page whose wording changed."""
-    return sorted({heading_key(b.text) for b in blocks if b.is_heading})
+    return sorted({heading_key(b.text) for b in blocks if b.kind == "h"})
 
 
 def heading_key(text: str) -> str:
