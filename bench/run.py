@@ -44,18 +44,24 @@ WATCHER = PY.parent / "watcher"
 PRINTABLE = "https://mbasic.facebook.com/privacy/policy/printable/"
 POLICY_TARGET = "facebook-privacy-policy"
 EU_MARKERS = ["Meta Platforms Ireland Limited", "Irish Data Protection Commission"]
-SCENARIOS = ("live", "first", "unchanged", "changed")
+SCENARIOS = ("live", "first", "unchanged", "changed", "update")
 SCENARIO_LABEL = {
     "live": "live-like unchanged",
     "first": "first run",
     "unchanged": "byte-identical unchanged",
     "changed": "10% changed",
+    "update": "after an update",
 }
 SCENARIO_NOTE = {
     "live": "every fetch other bytes (tokens, CDN hosts, classes, nonce), same text",
     "first": "empty snapshots, live-like pages: every page recorded and committed",
     "unchanged": "the bytes the snapshots were made from: watcher skips each page by hash",
     "changed": "1 page in 10 has one sentence reworded, the others byte-identical",
+    "update": (
+        "live-like pages, and every target's rules changed (one more phrase, which matches "
+        "nothing): watcher reads each stored capture again, once, and notes it in one commit; "
+        "urlwatch has nothing to redo (its row is its ordinary live-like run)"
+    ),
 }
 # what the page server does in each scenario: (live-like rewriting, changed variant)
 SERVER_MODE = {
@@ -63,6 +69,7 @@ SERVER_MODE = {
     "first": (True, False),
     "unchanged": (False, False),
     "changed": (False, True),
+    "update": (True, False),
 }
 TOOLS = ("watcher", "urlwatch")
 # urlwatch's job filter: the element watcher also starts from, then html2text's default
@@ -417,6 +424,20 @@ class Setup:
         config = {**{k: v for k, v in shipped.items() if k != "targets"}, "targets": targets}
         self.watcher_config = self.dir / "targets.yaml"
         self.watcher_config.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        # the same targets after an update of their rules: one more phrase, found nowhere,
+        # so every stored capture is read again and gives its snapshot's text
+        wider = [
+            {
+                **t,
+                "extract": {
+                    **t["extract"],
+                    "phrases": [*t["extract"].get("phrases", []), r"\bno such words here\b"],
+                },
+            }
+            for t in targets
+        ]
+        self.updated_config = self.dir / "targets-updated.yaml"
+        self.updated_config.write_text(json.dumps({**config, "targets": wider}, indent=1))
         uw = self.dir / "urlwatch"
         uw.mkdir()
         self.urls = uw / "urls.yaml"
@@ -445,13 +466,13 @@ class Setup:
         return self.dir / f"cache-{name}.db"
 
 
-def watcher_cmd(setup: Setup, repo: Path) -> list[str]:
+def watcher_cmd(setup: Setup, repo: Path, config: Path | None = None) -> list[str]:
     """The run the benchmark measures (and profiles)."""
     return [
         str(WATCHER),
         "run",
         "--config",
-        str(setup.watcher_config),
+        str(config or setup.watcher_config),
         "--snapshots",
         str(repo / "snapshots"),
         "--json",
@@ -459,8 +480,10 @@ def watcher_cmd(setup: Setup, repo: Path) -> list[str]:
     ]
 
 
-def run_watcher(setup: Setup, repo: Path, tag: str, env: dict[str, str]) -> dict[str, Any]:
-    cmd = watcher_cmd(setup, repo)
+def run_watcher(
+    setup: Setup, repo: Path, tag: str, env: dict[str, str], config: Path | None = None
+) -> dict[str, Any]:
+    cmd = watcher_cmd(setup, repo, config)
     out = setup.out / f"watcher-{tag}.json"
     m = measure(cmd, repo, out, env)
     try:
@@ -510,6 +533,7 @@ def expected(n: int, scenario: str) -> tuple[int, int | None]:
         "first": (n, 0),
         "unchanged": (0, n),
         "changed": (changed, n - changed),
+        "update": (0, 0),
     }[scenario]
 
 
@@ -564,7 +588,8 @@ def bench_size(
         tag = f"{scenario}-{r}"
         load = loadavg()
         if tool == "watcher":
-            m = run_watcher(setup, repo, tag, env)
+            updated = setup.updated_config if scenario == "update" else None
+            m = run_watcher(setup, repo, tag, env, updated)
         else:
             m = run_urlwatch(setup, cache, tag, env, bindir)
         stats = server.ctl("stats")
