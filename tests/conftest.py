@@ -305,6 +305,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("WATCHER_PROXY_") or name in (
             "APPRISE_URLS",
+            "WATCHER_WORKERS",
             "GITHUB_STEP_SUMMARY",
             "GITHUB_ACTIONS",
             "HTTP_PROXY",

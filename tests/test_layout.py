@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"fetch.policy", "verify", "extract", "normalize", "diff"},
     {"fetch.http", "fetch.browser", "fetch", "classify", "evidence", "evidence.git", "stable"},
     {"evidence.store", "evidence.captures", "evidence.lock", "render", "story", "process"},
-    {"evidence.commits", "evidence.feed"},
+    {"evidence.commits", "evidence.feed", "workers"},
     {"evidence.outbox", "evidence.history", "alerts"},
     {"notify", "report", "evidence.importer", "evidence.record"},
     {"run", "site", "site.answers", "site.reader", "site.build"},

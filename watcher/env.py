@@ -12,6 +12,7 @@ looks at the environment: it is given a `GitHubContext` or a URL.
 | `WATCHER_CHROMIUM` | the Chromium to drive |
 | `WATCHER_DELIVERY_KEY` | the secret that keys delivery records (else one kept in `.git`) |
 | `WATCHER_PAGES_URL` | the published evidence site, linked from the step summary |
+| `WATCHER_WORKERS` | worker processes a run may start for its pages (0: none; default: by cores) |
 | `GITHUB_*` | the Actions run: server, repository, branch, step summary file |
 | `PLAYWRIGHT_BROWSERS_PATH`, `XDG_CACHE_HOME` | where Playwright keeps its own browsers |
 """
@@ -23,6 +24,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from .errors import ConfigError
 
 SECRET_PREFIXES = ("WATCHER_PROXY_",)
 SECRET_NAMES = ("APPRISE_URLS", "WATCHER_DELIVERY_KEY")
@@ -49,6 +52,16 @@ def delivery_key() -> str | None:
     return _get("WATCHER_DELIVERY_KEY") or None
 
 
+def worker_count() -> int | None:
+    """`WATCHER_WORKERS`: how many worker processes a run may start, or None (unset)."""
+    value = _get("WATCHER_WORKERS")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 64:
+        raise ConfigError(f"WATCHER_WORKERS must be a whole number from 0 to 64, not {value!r}")
+    return int(value)
+
+
 def chromium_override() -> str:
     return _get("WATCHER_CHROMIUM")
 
@@ -68,6 +81,15 @@ def secret_values() -> list[str]:
         if name in SECRET_NAMES or name.startswith(SECRET_PREFIXES):
             out += [item for item in re.split(r"[\s,]+", value) if item.strip()]
     return out
+
+
+def without_secrets() -> dict[str, str]:
+    """The environment minus the variables that hold secrets (for worker processes)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in SECRET_NAMES and not name.startswith(SECRET_PREFIXES)
+    }
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

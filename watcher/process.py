@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from . import __version__
 from .classify import Classification, PageFacts, classify, section_names
@@ -129,7 +130,26 @@ def stored_digest(capture: Capture) -> str | None:
     return capture.stable if capture.stable.startswith(stable_version() + ":") else None
 
 
-def stable_basis(raw: RawPage | None) -> str | None:
+class Offload(Protocol):
+    """Where the pure, CPU-heavy steps of a page run (watcher.workers: other processes).
+    Each method gives what the function it names gives here."""
+
+    def digest(self, data: bytes, final_url: str, content_type: str | None) -> str: ...
+
+    def basis(self, content: str, final_url: str, content_type: str | None) -> str: ...
+
+    def process(
+        self,
+        content: str,
+        content_type: str | None,
+        url: str,
+        target: Target,
+        region: str,
+        name: str = "",
+    ) -> Observation: ...
+
+
+def stable_basis(raw: RawPage | None, offload: Offload | None = None) -> str | None:
     """The stable digest of a stored capture, computed again when it was stored by another
     version of the stable form (or none: older records)."""
     if raw is None:
@@ -137,21 +157,24 @@ def stable_basis(raw: RawPage | None) -> str | None:
     capture = raw.capture
     if stored := stored_digest(capture):
         return stored
-    data = raw.content.encode("utf-8", "surrogatepass")
-    return stable_digest(data, capture.final_url or capture.url, capture.content_type or None)
+    args = (raw.content, capture.final_url or capture.url, capture.content_type or None)
+    return offload.basis(*args) if offload is not None else stable_basis_of(*args)
 
 
-def reprocess(raw: RawPage, target: Target, region: str) -> Observation:
+def stable_basis_of(content: str, final_url: str, content_type: str | None) -> str:
+    """The stable digest of a page's text (as UTF-8, as it was fetched)."""
+    return stable_digest(content.encode("utf-8", "surrogatepass"), final_url, content_type)
+
+
+def reprocess(
+    raw: RawPage, target: Target, region: str, offload: Offload | None = None
+) -> Observation:
     """A stored raw capture read again with today's rules (upgrades, `check --recorded`)."""
     capture = raw.capture
-    obs = process_page(
-        raw.content,
-        capture.content_type or None,
-        capture.final_url or capture.url or target.url,
-        target,
-        region,
-        name=f"capture.{capture.extension}",
-    )
+    content_type = capture.content_type or None
+    url = capture.final_url or capture.url or target.url
+    args = (raw.content, content_type, url, target, region, f"capture.{capture.extension}")
+    obs = offload.process(*args) if offload is not None else process_page(*args)
     obs.raw = raw
     return obs
 
@@ -180,6 +203,7 @@ def observe(
     basis: str | None = None,
     audit: bool = False,
     one_at_a_time: AbstractContextManager[object] | None = None,
+    offload: Offload | None = None,
 ) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
 
@@ -193,8 +217,9 @@ def observe(
     for `known` but that reads otherwise says so in `Observation.audit` (a bug in watcher).
 
     `one_at_a_time`, a lock shared by the threads of a run, is held while a page is parsed
-    and extracted: Python runs one thread at a time anyway, and a parsed page's tree takes
-    megabytes, so fetches overlap and processing does not.
+    and extracted here: Python runs one thread at a time anyway, and a parsed page's tree
+    takes megabytes, so fetches overlap and processing does not. With `offload` (worker
+    processes) the digest and the processing run there instead, one page per worker.
     """
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
@@ -205,7 +230,8 @@ def observe(
         key = input_key(page, target, region.code, raw.capture.sha256)
         same_bytes = known is not None and known.meta.input == key
         if not same_bytes:  # (a page reused by its bytes is not recorded: no digest needed)
-            raw.capture.stable = stable_digest(data, page.final_url, page.content_type)
+            form = (data, page.final_url, page.content_type)
+            raw.capture.stable = offload.digest(*form) if offload else stable_digest(*form)
         same_form = (
             not same_bytes
             and known is not None
@@ -226,10 +252,12 @@ def observe(
                 raw=raw,
             )
         try:
-            with one_at_a_time or nullcontext():
-                observation = process_page(
-                    page.content, page.content_type, page.final_url, target, region.code
-                )
+            args = (page.content, page.content_type, page.final_url, target, region.code)
+            if offload is not None:
+                observation = offload.process(*args)
+            else:
+                with one_at_a_time or nullcontext():
+                    observation = process_page(*args)
             observation.input_key = key
             observation.raw = raw
             if known is not None and (same_bytes or same_form) and observation.text != known.text:

@@ -54,6 +54,7 @@ from .process import (
 )
 from .report import RunReport
 from .story import headline
+from .workers import Workers, default_count
 
 log = logging.getLogger("watcher")
 SPOOL = "watcher-spool"  # in the git directory: pages waiting for their commit
@@ -133,6 +134,7 @@ class Runner:
         self._states: dict[str, Outbox] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
         self._spool_dir: Path | None = None
+        self._workers: Workers | None = None  # worker processes, for a run of many pages
 
     def run(
         self,
@@ -154,6 +156,19 @@ class Runner:
         return RepoLock(repo, self.lock_timeout)
 
     def _run(self, plan: list[tuple[Target, str]], started: float, started_at: str) -> RunReport:
+        # started first, so that the workers import watcher while the repository is read
+        with Workers(default_count(len(plan))) as workers:
+            self._workers = workers if workers.active else None
+            if workers.active:
+                log.info("%d worker processes for %d pages", workers.count, len(plan))
+            try:
+                return self._run_with(plan, started, started_at)
+            finally:
+                self._workers = None
+
+    def _run_with(
+        self, plan: list[tuple[Target, str]], started: float, started_at: str
+    ) -> RunReport:
         if self.repo is not None:
             recover_index_lock(self.repo, self.started_wall)
             committed_state(self.store, self.repo)
@@ -291,6 +306,7 @@ class Runner:
                 basis,
                 self.audit,
                 one_at_a_time=self._processing,
+                offload=self._workers,
             )
         except WatcherError as exc:
             return exc
@@ -383,7 +399,7 @@ class Runner:
             # made by another version of the stable form: computed from the page once, and
             # noted in its record (_note_rereads), so that later runs need not read it again
             raw = read_capture(self.store.root, target.id, region.code)
-            basis = stable_basis(raw)
+            basis = stable_basis(raw, self._workers)
             if raw is not None and basis is not None:
                 raw.capture.stable = basis
                 self._reread[(target.id, region.code)] = raw.capture
@@ -392,7 +408,7 @@ class Runner:
         if raw is None:
             return known, None
         try:
-            redone = reprocess(raw, target, region.code)
+            redone = reprocess(raw, target, region.code, self._workers)
         except WatcherError as exc:
             log.warning(
                 "%s/%s: the stored capture no longer passes with the new rules (%s); "
@@ -404,7 +420,7 @@ class Runner:
             return known, None  # the recorded text is not today's reading of the capture
         raw.capture.rules = rules_fingerprint(target)
         redone.raw = raw
-        raw.capture.stable = stable_basis(raw) or ""
+        raw.capture.stable = stable_basis(raw, self._workers) or ""
         if redone.text == known.text:
             # same text: nothing to record; the capture's record is updated (see
             # _note_rereads), so that later runs need not read the capture again
