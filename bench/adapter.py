@@ -52,7 +52,12 @@ STAGES: tuple[Entry, ...] = (
     _e("normalize (Markdown, sentences)", r"^normalize\.py$", "render_markdown", "sentences_of"),
     _e("stable form (mask, hash)", r"^stable\.py$", "stable_digest"),
     _e("capture record (make, sha256)", r"^process\.py$", "capture_of"),
-    _e("stored capture (read record, page)", r"^evidence/captures\.py$", "read_record", "read_capture"),
+    _e(
+        "stored capture (read record, page)",
+        r"^evidence/captures\.py$",
+        "read_record",
+        "read_capture",
+    ),
     _e("compare/diff (snapshot read, assess)", r"^(evidence/store|store)\.py$", "read"),
     _e("compare/diff (snapshot read, assess)", r"^(process|pipeline)\.py$", "assess"),
     _e(

@@ -217,9 +217,9 @@ def test_a_new_stable_form_is_computed_from_each_capture_once_and_noted(
     written as such by hand) is read once: its page's digest is computed from the stored
     capture, noted in its record (a note commit, no snapshot touched), and later runs
     compare with the record alone, reading no stored page."""
-    import watcher.run
     from conftest import git
 
+    import watcher.run
     from watcher.evidence.captures import read_record
     from watcher.stable import version
 
