@@ -845,7 +845,8 @@ def live_profile(n: int, server: Server, template: Path, env: dict[str, str]) ->
         if mode == "cprofile":
             cmd += ["--pstats", str(setup.out / "profile-live.pstats")]
         log(f"live profile: {mode} on the live-like unchanged run")
-        m = measure(cmd, SOURCE.code, setup.out / f"profile-live-{mode}.stdout", env)
+        in_process = {**env, "WATCHER_WORKERS": "0"}  # the timers see one process only
+        m = measure(cmd, SOURCE.code, setup.out / f"profile-live-{mode}.stdout", in_process)
         if m["rc"] != 0:
             err = (setup.out / f"profile-live-{mode}.err").read_text()[-3000:]
             raise SystemExit(f"bench: profile_live.py --mode {mode} failed:\n{err}")
@@ -876,7 +877,8 @@ def profile_markdown(p: dict[str, Any], machine: dict[str, Any], state: dict[str
         f"- {describe(state)}; runner from `{t['layout']}` (bench/adapter.py)",
         f"- machine: {machine['cpu']}, nproc {machine['nproc']}, Python {machine['python']}",
         "- workload: `Runner.run` in-process (bench/profile_live.py), as `watcher run "
-        "--no-notify` runs it, over live-like pages (each response rewritten afresh by the "
+        "--no-notify` runs it but with `WATCHER_WORKERS=0` (every stage in the process the "
+        "timers see), over live-like pages (each response rewritten afresh by the "
         "page server, text unchanged), from the state a first run left; the same run three "
         "times, each from that state:",
         f"  - through the CLI, for scale: {plain['wall_s']:.2f} s wall, {plain['cpu_s']:.2f} s "
