@@ -351,3 +351,21 @@ def test_a_run_that_records_many_pages_commits_them_in_batches_each_its_own_comm
         path = f"snapshots/page-{i}/eu.md"
         assert git(repo, "show", f"{sha}:{path}") == (repo / path).read_text()
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_snapshots_folder_reached_through_a_symbolic_link_is_recorded_in_place(
+    origin, proxies, repo, tmp_path, capsys
+):
+    """The paths a commit names are the repository's own, however the folder was named."""
+    origin.page("/policy", {"eu": fixture_text(EU_A)})
+    config = write_config(
+        tmp_path / "t.yaml", [policy_target(origin.url("/policy"), regions=["eu"])]
+    )
+    link = tmp_path / "linked"
+    link.symlink_to(repo)
+    report = run_json(config, link, capsys)
+    assert _one(report)["status"] == "new"
+    names = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert "snapshots/facebook-privacy-policy/eu.md" in names
+    assert "snapshots/.captures/facebook-privacy-policy/eu.json" in names
+    assert git(repo, "status", "--porcelain") == ""

@@ -53,6 +53,8 @@ class GitRepo:
                 "(run `git init`, or use --no-commit to write files only)"
             )
         self.top = Path(out.stdout.strip())
+        self._top_resolved = self.top.resolve()
+        self._folders: dict[Path, Path] = {}  # folder -> its resolved path (see relative)
         self._identity: list[str] | None = None
 
     @staticmethod
@@ -175,7 +177,16 @@ class GitRepo:
         return [shas[f":{i}"] for i in range(1, len(commits) + 1)]
 
     def relative(self, path: Path) -> str:
-        return str(Path(path).resolve().relative_to(self.top.resolve()))
+        """`path` relative to the repository's top, symbolic links resolved. A run asks it
+        of a thousand files in a few folders: each folder is resolved once."""
+        path = Path(path)
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        full = folder / path.name
+        if full.is_symlink():
+            full = full.resolve()
+        return str(full.relative_to(self._top_resolved))
 
     def first_commit_adding(self, text: str, path: Path) -> str | None:
         """The commit that first added `text` to `path` (git's pickaxe), if any."""
