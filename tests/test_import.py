@@ -133,6 +133,23 @@ def test_import_again_adds_nothing_and_a_newer_range_appends(tmp_path, repo, cap
     assert [r[0][:10] for r in _records(repo)][-2:] == ["2025-04-14", "2025-05-28"]
 
 
+def test_a_file_the_archive_deleted_for_a_while_counts_only_its_versions(
+    tmp_path, repo, capsys
+):
+    """A commit that deleted the file holds no version: it is not counted, imported or
+    read, before or after it, on a first import and on the next."""
+    archive = make_archive(tmp_path / "pga-versions", [VERSIONS[0], VERSIONS[2]])
+    git(archive, "rm", "-q", FILE)
+    git(archive, "commit", "-q", "-m", "Delete the file for a while")
+    first = _import(repo, archive, capsys)
+    assert first["versions"] == 2 and first["recorded"] == 2
+    make_archive(archive, VERSIONS[3:5])  # back: a change, then noise
+    again = _import(repo, archive, capsys)
+    assert again["already_imported"] == 2 and again["versions"] == 2
+    assert again["recorded"] == 1 and again["unchanged"] == 1
+    assert [r[0][:10] for r in _records(repo)] == ["2024-06-18", "2024-06-26", "2025-04-14"]
+
+
 def test_import_never_puts_older_versions_after_newer_records(tmp_path, repo, capsys):
     late = make_archive(tmp_path / "late", VERSIONS[5:6])
     _import(repo, late, capsys)

@@ -22,6 +22,7 @@ older than the last record of the (target, region) are refused.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import time
@@ -96,6 +97,12 @@ class ImportReport:
 
 def archive_versions(repo: Path, path: str) -> Iterator[ArchiveVersion]:
     """Every recorded version of `path`, oldest first (one `git log`, one `cat-file`)."""
+    return archive_texts(repo, path, archive_log(repo, path))
+
+
+def archive_log(repo: Path, path: str) -> list[tuple[str, str, str, str]]:
+    """(commit, date, subject, source commit) of each commit of the archive that touched
+    `path`, oldest first: what to read, without reading it."""
     fmt = "%H%x1f%aI%x1f%s%x1f%(trailers:key=Source-Commit,valueonly)%x1e"
     log = subprocess.run(
         ["git", "log", "--reverse", f"--format={fmt}", "--", path],
@@ -107,6 +114,15 @@ def archive_versions(repo: Path, path: str) -> Iterator[ArchiveVersion]:
     if log.returncode != 0:
         raise UsageError(f"{repo} is not a git repository of archived versions: {log.stderr}")
     records = [r.strip("\n").split("\x1f") for r in log.stdout.split("\x1e") if r.strip()]
+    return [(sha, date, subject, source) for sha, date, subject, source in records]
+
+
+def archive_texts(
+    repo: Path, path: str, records: list[tuple[str, str, str, str]]
+) -> Iterator[ArchiveVersion]:
+    """The versions of `path` at the commits of `records` (from archive_log), read one at a
+    time: an archive holds hundreds of versions of a page of half a megabyte. A commit that
+    deleted the file has none."""
     if not records:
         return
     batch = subprocess.Popen(
@@ -121,9 +137,13 @@ def archive_versions(repo: Path, path: str) -> Iterator[ArchiveVersion]:
         for sha, date, subject, source in records:
             batch.stdin.write(f"{sha}:{path}\n".encode())
             batch.stdin.flush()
-            header = batch.stdout.readline().split()
-            if len(header) < 3 or header[1] == b"missing":
-                continue  # the file was deleted in this commit
+            line = batch.stdout.readline()
+            if line.rstrip(b"\n").endswith(b" missing"):
+                continue  # the file was deleted in this commit ("<sha>:<path> missing", and
+                # the archive's paths have spaces: "Facebook/Privacy Policy.md")
+            header = line.split()  # "<blob sha> blob <size>"
+            if len(header) < 3:
+                raise UsageError(f"{repo}: git cat-file answered {line!r} for {sha}:{path}")
             size = int(header[2])
             data = batch.stdout.read(size)
             batch.stdout.read(1)  # the newline after the object
@@ -133,6 +153,22 @@ def archive_versions(repo: Path, path: str) -> Iterator[ArchiveVersion]:
         batch.stdin.close()
         batch.stdout.close()
         batch.wait()
+
+
+def _deletions(repo: Path, path: str, commits: list[str]) -> set[str]:
+    """The commits at which `path` does not exist (it was deleted there): one batch check,
+    which reads no file."""
+    if not commits:
+        return set()
+    out = subprocess.run(
+        ["git", "cat-file", "--batch-check"],
+        cwd=repo,
+        input="".join(f"{sha}:{path}\n" for sha in commits),
+        capture_output=True,
+        text=True,
+        env=env.subprocess_env(GIT_TERMINAL_PROMPT="0", LC_ALL="C"),
+    )
+    return {line.split(":", 1)[0] for line in out.stdout.splitlines() if line.endswith(" missing")}
 
 
 def component_of(text: str, phrase: str | None) -> str | None:
@@ -215,31 +251,34 @@ def import_archive(
     with RepoLock(repo, lock_timeout):
         committed_state(store, repo)
         done, latest = _imported(snapshots, target, region, name)
-        versions = list(archive_versions(archive_path, target.archive.path))
-        if done:
-            seen = {v.commit for v in versions}
-            if done[-1] in seen:
-                cut = [v.commit for v in versions].index(done[-1]) + 1
-                report.already = cut
-                versions = versions[cut:]
-        if versions and latest and versions[0].date < latest:
+        records = archive_log(archive_path, target.archive.path)
+        commits = [sha for sha, *_ in records]
+        deleted = _deletions(archive_path, target.archive.path, commits)  # no version there
+        if done and done[-1] in commits:
+            cut = commits.index(done[-1]) + 1
+            report.already = sum(1 for sha in commits[:cut] if sha not in deleted)
+            records = records[cut:]
+        versions = archive_texts(archive_path, target.archive.path, records)
+        first = next(versions, None)
+        if first is not None and latest and first.date < latest:
             raise UsageError(
                 f"{target.id}/{region.code} already has records up to {latest}; the archive's "
-                f"versions start {versions[0].date}, and importing them would put older "
+                f"versions start {first.date}, and importing them would put older "
                 "wording after newer. Import the archive into a fresh repository first "
                 "(then run watcher live there), or import only newer versions."
             )
-        report.versions = len(versions)
+        report.versions = sum(1 for sha, *_ in records if sha not in deleted)
         known = store.read(target.id, region.code)
         recorder = Recorder(store, repo)
         basis: str | None = None  # the stable digest of a version that reads as `known`
-        for i, version in enumerate(versions, start=1):
+        ahead = [] if first is None else [first]
+        for i, version in enumerate(itertools.chain(ahead, versions), start=1):
             known, basis = _one(
                 config, target, region, version, known, recorder, report, name, basis
             )
             if i % BATCH == 0:
                 recorder.commit()
-            if progress is not None and (i % 10 == 0 or i == len(versions)):
+            if progress is not None and (i % 10 == 0 or i == report.versions):
                 report.seconds = time.perf_counter() - started
                 progress(report, i)
         recorder.commit()
