@@ -133,9 +133,7 @@ def test_import_again_adds_nothing_and_a_newer_range_appends(tmp_path, repo, cap
     assert [r[0][:10] for r in _records(repo)][-2:] == ["2025-04-14", "2025-05-28"]
 
 
-def test_a_file_the_archive_deleted_for_a_while_counts_only_its_versions(
-    tmp_path, repo, capsys
-):
+def test_a_file_the_archive_deleted_for_a_while_counts_only_its_versions(tmp_path, repo, capsys):
     """A commit that deleted the file holds no version: it is not counted, imported or
     read, before or after it, on a first import and on the next."""
     archive = make_archive(tmp_path / "pga-versions", [VERSIONS[0], VERSIONS[2]])
