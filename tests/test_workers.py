@@ -11,7 +11,16 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import fixture_text, git, page_html, policy_target, run_cli, run_json, write_config
+from conftest import (
+    POLICY_EXTRACT,
+    fixture_text,
+    git,
+    page_html,
+    policy_target,
+    run_cli,
+    run_json,
+    write_config,
+)
 from test_stable import RAW_PAGES, TEXT_PAGES, _live
 
 from watcher.config import load_config
@@ -56,13 +65,16 @@ def test_a_run_in_worker_processes_records_what_a_run_in_one_process_records(
 ):
     """The same live pages (other bytes on every fetch), recorded by a run that computes
     everything itself and by one with two workers: the same results, snapshots, metadata
-    and commits; and on the next run, the same pages known unchanged by their stable form."""
+    and commits; on the next run, the same pages known unchanged by their stable form; and
+    after the rules changed, every capture read again the same, and noted in one commit."""
     html = _pages()
     targets = []
     for i, page in enumerate(html):
         _live(origin, f"/w/{i}", page)
         targets.append({**policy_target(origin.url(f"/w/{i}"), regions=["eu"]), "id": f"page-{i}"})
     config = write_config(tmp_path / "t.yaml", targets)
+    wider = {**POLICY_EXTRACT, "phrases": [*POLICY_EXTRACT["phrases"], r"\bno such words\b"]}
+    updated = write_config(tmp_path / "u.yaml", [{**t, "extract": wider} for t in targets])
     runs = {}
     for workers in ("0", "2"):
         repo = tmp_path / f"evidence-{workers}"
@@ -77,16 +89,20 @@ def test_a_run_in_worker_processes_records_what_a_run_in_one_process_records(
         with caplog.at_level(logging.INFO, logger="watcher"):
             first = run_json(config, repo, capsys)
             second = run_json(config, repo, capsys)
+            third = run_json(updated, repo, capsys)
         started = [r.getMessage() for r in caplog.records if "worker process" in r.getMessage()]
-        assert started == ([] if workers == "0" else ["2 worker processes for 8 pages"] * 2)
+        assert started == ([] if workers == "0" else ["2 worker processes for 8 pages"] * 3)
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
         subjects = git(repo, "log", "--format=%s").splitlines()
-        runs[workers] = (_outcomes(first), _outcomes(second), _state(repo), subjects)
+        outcomes = (_outcomes(first), _outcomes(second), _outcomes(third))
+        runs[workers] = (*outcomes, _state(repo), subjects)
     assert runs["0"] == runs["2"]
-    first, second, state, subjects = runs["2"]
+    first, second, third, state, subjects = runs["2"]
     assert {status for _, status, *_ in first} == {"new"}
     assert all(status == "unchanged" and same for _, status, _, _, same in second)
-    assert len(state) == 2 * PAGES and len(subjects) == PAGES + 1
+    assert all(status == "unchanged" and same for _, status, _, _, same in third)
+    assert len(state) == 2 * PAGES and len(subjects) == PAGES + 2
+    assert subjects[0] == f"Note that watcher's new rules read {PAGES} stored captures as recorded"
 
 
 @pytest.fixture(scope="module")
