@@ -160,3 +160,23 @@ def test_a_bad_worker_count_is_a_clear_error(origin, proxies, repo, tmp_path, ca
     assert code == 2
     assert "WATCHER_WORKERS must be a whole number from 0 to 64, not 'many'" in err
     assert git(repo, "log", "--format=%s").strip() == "Start"
+
+
+def test_a_worker_runs_this_watcher_whatever_folder_the_run_starts_in(
+    tmp_path, monkeypatch, caplog
+):
+    """A folder holding another `watcher` (a second checkout, say) is not where a worker
+    finds its code: it runs the package this process runs."""
+    from watcher.stable import stable_digest
+
+    other = tmp_path / "watcher"
+    other.mkdir()
+    (other / "__init__.py").write_text("")
+    (other / "workers.py").write_text("raise SystemExit(3)  # not the watcher of this run\n")
+    monkeypatch.chdir(tmp_path)
+    page = b"<html><body><p class='x1'>Meta AI</p></body></html>"
+    with caplog.at_level(logging.WARNING, logger="watcher"), Workers(1) as workers:
+        there = workers.digest(page, "https://www.facebook.com/privacy/policy/", "text/html")
+        assert workers.active
+    assert there == stable_digest(page, "https://www.facebook.com/privacy/policy/", "text/html")
+    assert not caplog.records

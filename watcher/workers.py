@@ -114,7 +114,9 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 class _Worker:
     def __init__(self) -> None:
         environ = env.without_secrets()
-        # the very watcher this process runs, whatever the child's path would find first
+        # the very watcher this process runs, whatever the child's path would find first:
+        # `-m` puts the working folder first on the path, so the worker starts in the folder
+        # that holds this package (a worker reads no file by a relative path)
         package_root = str(Path(__file__).resolve().parent.parent)
         environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, environ.get("PYTHONPATH", "")) if p
@@ -123,6 +125,7 @@ class _Worker:
             [sys.executable, "-m", "watcher.workers"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            cwd=package_root,
             env=environ,
         )
 
