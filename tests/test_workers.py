@@ -141,6 +141,7 @@ def test_workers_are_given_no_secrets(monkeypatch):
     monkeypatch.setenv("WATCHER_PROXY_EU", "http://user:proxy-pass-4711@127.0.0.1:9")
     monkeypatch.setenv("WATCHER_DELIVERY_KEY", "delivery-key-4711")
     with Workers(1) as workers:
+        workers.digest(b"<p>x</p>", "https://example.invalid/", None)  # it runs: exec is done
         [pid] = workers.pids()
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     assert b"PATH=" in environ
