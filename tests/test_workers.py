@@ -181,3 +181,22 @@ def test_a_worker_runs_this_watcher_whatever_folder_the_run_starts_in(
         assert workers.active
     assert there == stable_digest(page, "https://www.facebook.com/privacy/policy/", "text/html")
     assert not caplog.records
+
+
+def test_a_request_that_cannot_cross_is_computed_here_and_keeps_the_worker(caplog):
+    """Nothing is sent when a request cannot be pickled: the worker stays in step and in
+    use, and the answer is this process's own."""
+    from watcher.stable import stable_digest
+
+    class Local(bytes):  # a class defined in a function: pickle cannot name it
+        pass
+
+    page = Local(b"<html><body><p>Meta AI</p></body></html>")
+    url = "https://www.facebook.com/privacy/policy/"
+    with caplog.at_level(logging.WARNING, logger="watcher"), Workers(1) as workers:
+        before = workers.pids()
+        assert workers.digest(page, url, "text/html") == stable_digest(page, url, "text/html")
+        assert workers.active and workers.pids() == before
+        plain = bytes(page)
+        assert workers.digest(plain, url, "text/html") == stable_digest(plain, url, "text/html")
+    assert not caplog.records

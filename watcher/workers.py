@@ -77,17 +77,26 @@ def default_count(pages: int) -> int:
     return max(0, min(cores() - 1, MAX_WORKERS))
 
 
-def _send(stream: IO[bytes], value: object) -> None:
+def _frame(value: object) -> bytes:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _send(stream: IO[bytes], value: object) -> None:
+    stream.write(_frame(value))
     stream.flush()
 
 
-def _receive(stream: IO[bytes]) -> Any:
+def _receive_size(stream: IO[bytes]) -> int:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         raise EOFError("the worker's pipe closed")
     (size,) = _LENGTH.unpack(head)
+    return int(size)
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    size = _receive_size(stream)
     data = stream.read(size)
     if len(data) < size:
         raise EOFError("the worker's pipe closed mid-answer")
@@ -130,9 +139,23 @@ class _Worker:
         )
 
     def call(self, name: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+        """The worker's (status, value). OSError or EOFError: the worker is gone (or out of
+        step), not to be used again; any other error leaves it ready for the next call."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        _send(self.proc.stdin, (name, args))
-        status, value = _receive(self.proc.stdout)
+        try:
+            request = _frame((name, args))
+        except Exception as exc:  # cannot cross: nothing was sent
+            return "failed", f"the request cannot be sent: {type(exc).__name__}: {exc}"
+        self.proc.stdin.write(request)
+        self.proc.stdin.flush()
+        size = _receive_size(self.proc.stdout)
+        data = self.proc.stdout.read(size)
+        if len(data) < size:
+            raise EOFError("the worker's pipe closed mid-answer")
+        try:
+            status, value = pickle.loads(data)  # from a worker this process started: trusted
+        except Exception as exc:  # read whole, so the worker is still in step
+            return "failed", f"the answer cannot be read: {type(exc).__name__}: {exc}"
         return status, value
 
     def close(self) -> None:
@@ -217,7 +240,7 @@ class Workers:
             if worker is not None:
                 try:
                     status, value = worker.call(name, args)
-                except (OSError, EOFError, pickle.PickleError, TypeError, AttributeError) as exc:
+                except (OSError, EOFError) as exc:
                     self._lost(worker, exc)
                     continue
                 self._idle.put(worker)
