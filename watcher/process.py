@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -202,7 +201,6 @@ def observe(
     now: str = "",
     basis: str | None = None,
     audit: bool = False,
-    one_at_a_time: AbstractContextManager[object] | None = None,
     offload: Offload | None = None,
 ) -> Observation:
     """Fetch, verify, extract and normalize one (target, region). Raises WatcherError.
@@ -216,10 +214,9 @@ def observe(
     With `audit`, every page is processed, and a page that either skip would have taken
     for `known` but that reads otherwise says so in `Observation.audit` (a bug in watcher).
 
-    `one_at_a_time`, a lock shared by the threads of a run, is held while a page is parsed
-    and extracted here: Python runs one thread at a time anyway, and a parsed page's tree
-    takes megabytes, so fetches overlap and processing does not. With `offload` (worker
-    processes) the digest and the processing run there instead, one page per worker.
+    `offload` (a run's watcher.workers.Workers) computes the digest and the processing:
+    in worker processes, or in the run's process one page at a time, so that fetches
+    overlap and the parsed trees (megabytes each) do not pile up. Without it, here.
     """
     attempts = config.fetch.region_retries + 1
     for attempt in range(attempts):
@@ -253,11 +250,7 @@ def observe(
             )
         try:
             args = (page.content, page.content_type, page.final_url, target, region.code)
-            if offload is not None:
-                observation = offload.process(*args)
-            else:
-                with one_at_a_time or nullcontext():
-                    observation = process_page(*args)
+            observation = offload.process(*args) if offload else process_page(*args)
             observation.input_key = key
             observation.raw = raw
             if known is not None and (same_bytes or same_form) and observation.text != known.text:

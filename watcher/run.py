@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -119,7 +118,6 @@ class Runner:
     ):
         self.config = config
         self.audit = audit  # process every page, and check what a skip would have given
-        self._processing = threading.Lock()  # one page parsed and extracted at a time
         self.store = SnapshotStore(snapshots)
         self.commit = commit
         self.notify = notify
@@ -134,7 +132,8 @@ class Runner:
         self._states: dict[str, Outbox] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}  # as read before this run
         self._spool_dir: Path | None = None
-        self._workers: Workers | None = None  # worker processes, for a run of many pages
+        # where pages are processed: worker processes, or this one a page at a time
+        self._workers: Workers | None = None
 
     def run(
         self,
@@ -158,7 +157,7 @@ class Runner:
     def _run(self, plan: list[tuple[Target, str]], started: float, started_at: str) -> RunReport:
         # started first, so that the workers import watcher while the repository is read
         with Workers(default_count(len(plan))) as workers:
-            self._workers = workers if workers.active else None
+            self._workers = workers
             if workers.active:
                 log.info("%d worker processes for %d pages", workers.count, len(plan))
             try:
@@ -305,7 +304,6 @@ class Runner:
                 now,
                 basis,
                 self.audit,
-                one_at_a_time=self._processing,
                 offload=self._workers,
             )
         except WatcherError as exc:
