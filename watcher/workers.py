@@ -87,27 +87,23 @@ def _send(stream: IO[bytes], value: object) -> None:
     stream.flush()
 
 
-def _receive_size(stream: IO[bytes]) -> int:
+def _read_frame(stream: IO[bytes]) -> bytes:
+    """One message, whole (EOFError when the pipe closes before its end)."""
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
-        raise EOFError("the worker's pipe closed")
+        raise EOFError("the pipe closed")
     (size,) = _LENGTH.unpack(head)
-    return int(size)
-
-
-def _receive(stream: IO[bytes]) -> Any:
-    size = _receive_size(stream)
     data = stream.read(size)
     if len(data) < size:
-        raise EOFError("the worker's pipe closed mid-answer")
-    return pickle.loads(data)  # from a worker this process started: trusted
+        raise EOFError("the pipe closed mid-message")
+    return data
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     """A worker's loop: one request in, one answer out, until its stdin closes."""
     while True:
         try:
-            name, args = _receive(requests)
+            name, args = pickle.loads(_read_frame(requests))  # from the run that started it
         except EOFError:
             return
         try:
@@ -148,10 +144,7 @@ class _Worker:
             return "failed", f"the request cannot be sent: {type(exc).__name__}: {exc}"
         self.proc.stdin.write(request)
         self.proc.stdin.flush()
-        size = _receive_size(self.proc.stdout)
-        data = self.proc.stdout.read(size)
-        if len(data) < size:
-            raise EOFError("the worker's pipe closed mid-answer")
+        data = _read_frame(self.proc.stdout)
         try:
             status, value = pickle.loads(data)  # from a worker this process started: trusted
         except Exception as exc:  # read whole, so the worker is still in step
